@@ -1,7 +1,7 @@
 /** Two projects: unit specs beside the code, end-to-end suites in test/. */
 const common = {
   moduleFileExtensions: ['js', 'json', 'ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testEnvironment: 'node',
   setupFiles: ['<rootDir>/test/setup-env.ts'],
 };

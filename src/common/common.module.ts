@@ -1,0 +1,13 @@
+import { Global, Module } from '@nestjs/common';
+import { Clock } from './clock';
+import { IdempotencyCleanupService } from './idempotency/idempotency-cleanup.service';
+import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
+import { IdempotencyRepository } from './idempotency/idempotency.repository';
+
+/** Cross-cutting pieces every feature module uses. */
+@Global()
+@Module({
+  providers: [Clock, IdempotencyRepository, IdempotencyInterceptor, IdempotencyCleanupService],
+  exports: [Clock, IdempotencyRepository, IdempotencyInterceptor],
+})
+export class CommonModule {}

@@ -1,0 +1,12 @@
+/**
+ * A response to send exactly as it was kept (an idempotent replay). Thrown
+ * from the idempotency interceptor so that it leaves the normal handler path
+ * and the exception filter writes the kept bytes unchanged.
+ */
+export class StoredResponse {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    readonly headers: Record<string, string>,
+  ) {}
+}

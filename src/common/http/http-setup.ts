@@ -1,0 +1,82 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { AppConfig } from '../../config/app.config';
+import { AppError } from '../errors/app-error';
+import { toErrorBody } from '../errors/to-app-error';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Routes that take form bodies (Twilio posts forms); every other body must be JSON. */
+const FORM_ROUTES = ['/webhooks/twilio'];
+
+/** The client's `X-Request-Id` when it is well-formed, else a new one. */
+export function requestIdFor(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
+  return new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: config.http.trustProxy,
+    requestIdHeader: false,
+    genReqId: requestIdFor,
+    logger: false,
+    ...(config.http.tls ? { https: { cert: config.http.tls.cert, key: config.http.tls.key } } : {}),
+  });
+}
+
+function sendError(request: FastifyRequest, reply: FastifyReply, err: AppError): FastifyReply {
+  return reply.status(err.status).type('application/json; charset=utf-8').send(toErrorBody(err, String(request.id)));
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Fastify hooks that must run before Nest sees a request: media-type and
+ * HTTPS checks, and the headers every response carries.
+ */
+export function installHttpHooks(app: NestFastifyApplication, config: AppConfig): void {
+  const fastify = app.getHttpAdapter().getInstance();
+
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const path = pathOf(request.url);
+    if (config.http.enforceHttps && path.startsWith('/webhooks/') && request.protocol !== 'https') {
+      void sendError(request, reply, new AppError('https_required', 'webhooks must be delivered over HTTPS'));
+      return;
+    }
+    if (['POST', 'PUT', 'PATCH'].includes(request.method) && hasBody(request)) {
+      const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      const form = FORM_ROUTES.includes(path);
+      const ok = form ? type === 'application/x-www-form-urlencoded' : type === 'application/json';
+      if (!ok) {
+        const expected = form ? 'application/x-www-form-urlencoded' : 'application/json';
+        void sendError(request, reply, new AppError('unsupported_media_type', `the request body must be ${expected}`));
+        return;
+      }
+    }
+    done();
+  });
+
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    void reply.header('x-request-id', String(request.id));
+    void reply.header('x-content-type-options', 'nosniff');
+    reply.removeHeader('x-powered-by');
+    if (config.http.enforceHttps && request.protocol === 'https') {
+      void reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    }
+    done(null, payload);
+  });
+}

@@ -1,0 +1,73 @@
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Pool, types as pgTypes } from 'pg';
+import type { DatabaseSchema, Db, Dialect } from './database.types';
+import { MIGRATIONS } from './migrations';
+
+// COUNT(*) and BIGINT come back from pg as strings; our counts fit in a JS number.
+pgTypes.setTypeParser(20, (v) => Number(v));
+
+export interface DatabaseHandle {
+  db: Db;
+  dialect: Dialect;
+  /** A description safe to log: the dialect and the file or host, never a password. */
+  describe: string;
+}
+
+/** A description of `DATABASE_URL` safe to log: the dialect and the file or host, never a password. */
+export function describeDatabase(url: string): string {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    return path === ':memory:' ? 'sqlite (in memory)' : `sqlite (${path})`;
+  }
+  const parsed = new URL(url);
+  return `postgres (${parsed.hostname}:${parsed.port || 5432}${parsed.pathname})`;
+}
+
+/** Opens the database `DATABASE_URL` names: better-sqlite3 for `sqlite:`, a pg pool for `postgres://`. */
+export function openDatabase(url: string, opts: { poolSize?: number } = {}): DatabaseHandle {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    const memory = path === ':memory:';
+    if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
+    const sqlite = new SqliteDatabase(memory ? ':memory:' : path);
+    if (!memory) sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('synchronous = NORMAL');
+    return {
+      db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      dialect: 'sqlite',
+      describe: describeDatabase(url),
+    };
+  }
+  const pool = new Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+  // An idle client that loses its connection emits 'error' on the pool; without a listener that kills the process.
+  pool.on('error', () => undefined);
+  return {
+    db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }),
+    dialect: 'postgres',
+    describe: describeDatabase(url),
+  };
+}
+
+const provider: MigrationProvider = { getMigrations: () => Promise.resolve(MIGRATIONS) };
+
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** True when the error is a unique-constraint violation on either dialect. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
