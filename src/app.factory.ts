@@ -7,13 +7,21 @@ import { createFastifyAdapter, installHttpHooks } from './common/http/http-setup
 import type { AppConfig } from './config/app.config';
 
 /** Builds the configured application (not yet listening); shared by main.ts and the tests. */
-export async function createApp(config: AppConfig, opts: AppModuleOptions = {}): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, opts), createFastifyAdapter(config), {
-    rawBody: true,
-    bufferLogs: true,
-    abortOnError: false,
-  });
+export async function createApp(
+  config: AppConfig,
+  opts: AppModuleOptions = {},
+): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, opts),
+    createFastifyAdapter(config),
+    {
+      rawBody: true,
+      bufferLogs: true,
+      abortOnError: false,
+    },
+  );
   app.useLogger(app.get(Logger));
+  app.flushLogs();
   installHttpHooks(app, config);
 
   const document = SwaggerModule.createDocument(
@@ -25,7 +33,10 @@ export async function createApp(config: AppConfig, opts: AppModuleOptions = {}):
       .addBearerAuth()
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', raw: ['json'] });
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs/openapi.json',
+    raw: ['json'],
+  });
   await app.init();
   return app;
 }

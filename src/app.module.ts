@@ -2,6 +2,7 @@ import { DynamicModule, Module, Type } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type Redis from 'ioredis';
+import type { DestinationStream } from 'pino';
 import { ApiKeyGuard } from './common/auth/api-key.guard';
 import { CommonModule } from './common/common.module';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
@@ -18,6 +19,8 @@ import { HealthModule } from './health/health.module';
 export interface AppModuleOptions {
   /** Extra modules, e.g. a test-only controller. */
   imports?: (Type | DynamicModule)[];
+  /** Where log lines go instead of stdout (tests read them). */
+  logDestination?: DestinationStream;
 }
 
 /** The whole service for one validated configuration. */
@@ -28,7 +31,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(config),
-        LoggingModule,
+        LoggingModule.forRoot(opts.logDestination),
         DatabaseModule,
         RedisModule,
         CommonModule,

@@ -9,7 +9,12 @@ describeEachDialect('Foundation', (target) => {
 
   const inject = (opts: Parameters<TestApp['app']['inject']>[0]) => sut.app.inject(opts);
   const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-    inject({ method: 'POST', url, payload: JSON.stringify(body), headers: { 'content-type': 'application/json', ...bearer(KEYS.all), ...headers } });
+    inject({
+      method: 'POST',
+      url,
+      payload: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...bearer(KEYS.all), ...headers },
+    });
 
   beforeAll(async () => {
     db = await target.create();
@@ -23,7 +28,11 @@ describeEachDialect('Foundation', (target) => {
 
   describe('authentication', () => {
     it('answers 401 without a key and with an unknown key', async () => {
-      for (const headers of [{}, bearer('not-a-key-at-all-000000000000'), { authorization: 'Basic abc' }]) {
+      for (const headers of [
+        {},
+        bearer('not-a-key-at-all-000000000000'),
+        { authorization: 'Basic abc' },
+      ]) {
         const res = await inject({ method: 'GET', url: '/probe/admin', headers });
         expect(res.statusCode).toBe(401);
         expect(res.json()).toMatchObject({ statusCode: 401, code: 'unauthorized' });
@@ -31,7 +40,11 @@ describeEachDialect('Foundation', (target) => {
     });
 
     it('answers 403 when the key lacks the scope, and admin does not imply the others', async () => {
-      const res = await inject({ method: 'GET', url: '/probe/admin', headers: bearer(KEYS.payments) });
+      const res = await inject({
+        method: 'GET',
+        url: '/probe/admin',
+        headers: bearer(KEYS.payments),
+      });
       expect(res.statusCode).toBe(403);
       expect(res.json().code).toBe('forbidden');
       const adminOnPayments = await post('/probe/payments', { amount: 1 }, bearer(KEYS.admin));
@@ -54,20 +67,40 @@ describeEachDialect('Foundation', (target) => {
       const res = await post('/probe/payments', { amount: 0, extra: true });
       expect(res.statusCode).toBe(400);
       const body = res.json();
-      expect(body).toMatchObject({ statusCode: 400, code: 'validation_failed', requestId: res.headers['x-request-id'] });
+      expect(body).toMatchObject({
+        statusCode: 400,
+        code: 'validation_failed',
+        requestId: res.headers['x-request-id'],
+      });
       expect(body.details).toEqual(
-        expect.arrayContaining([expect.objectContaining({ field: 'amount' }), expect.objectContaining({ field: 'extra' })]),
+        expect.arrayContaining([
+          expect.objectContaining({ field: 'amount' }),
+          expect.objectContaining({ field: 'extra' }),
+        ]),
       );
     });
 
     it('answers malformed JSON with validation_failed', async () => {
-      const res = await inject({ method: 'POST', url: '/probe/payments', payload: '{"amount": 1', headers: { 'content-type': 'application/json', ...bearer(KEYS.all) } });
+      const res = await inject({
+        method: 'POST',
+        url: '/probe/payments',
+        payload: '{"amount": 1',
+        headers: { 'content-type': 'application/json', ...bearer(KEYS.all) },
+      });
       expect(res.statusCode).toBe(400);
-      expect(res.json()).toMatchObject({ code: 'validation_failed', message: 'the request body is not valid JSON' });
+      expect(res.json()).toMatchObject({
+        code: 'validation_failed',
+        message: 'the request body is not valid JSON',
+      });
     });
 
     it('answers a non-JSON body with 415', async () => {
-      const res = await inject({ method: 'POST', url: '/probe/payments', payload: 'amount=1', headers: { 'content-type': 'application/x-www-form-urlencoded', ...bearer(KEYS.all) } });
+      const res = await inject({
+        method: 'POST',
+        url: '/probe/payments',
+        payload: 'amount=1',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...bearer(KEYS.all) },
+      });
       expect(res.statusCode).toBe(415);
       expect(res.json().code).toBe('unsupported_media_type');
     });
@@ -88,14 +121,27 @@ describeEachDialect('Foundation', (target) => {
       const res = await inject({ method: 'GET', url: '/probe/crash', headers: bearer(KEYS.all) });
       expect(res.statusCode).toBe(500);
       const body = res.json();
-      expect(body).toEqual({ statusCode: 500, code: 'internal_error', message: 'internal error', requestId: expect.any(String) });
+      expect(body).toEqual({
+        statusCode: 500,
+        code: 'internal_error',
+        message: 'internal error',
+        requestId: expect.any(String),
+      });
       expect(res.body).not.toMatch(/secret|TypeError|at /);
     });
 
     it('echoes a well-formed X-Request-Id and replaces a malformed one', async () => {
-      const good = await inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123:x.y_z' } });
+      const good = await inject({
+        method: 'GET',
+        url: '/health/live',
+        headers: { 'x-request-id': 'abc-123:x.y_z' },
+      });
       expect(good.headers['x-request-id']).toBe('abc-123:x.y_z');
-      const bad = await inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'bad id with spaces' } });
+      const bad = await inject({
+        method: 'GET',
+        url: '/health/live',
+        headers: { 'x-request-id': 'bad id with spaces' },
+      });
       expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
       expect(good.headers['x-content-type-options']).toBe('nosniff');
       expect(good.headers['x-powered-by']).toBeUndefined();
@@ -115,9 +161,17 @@ describeEachDialect('Foundation', (target) => {
     });
 
     it('keeps a handler-decided 402 and its first requestId', async () => {
-      const first = await post('/probe/payments', { amount: 5, note: 'decline' }, { 'idempotency-key': 'k-402' });
+      const first = await post(
+        '/probe/payments',
+        { amount: 5, note: 'decline' },
+        { 'idempotency-key': 'k-402' },
+      );
       expect(first.statusCode).toBe(402);
-      const again = await post('/probe/payments', { amount: 5, note: 'decline' }, { 'idempotency-key': 'k-402' });
+      const again = await post(
+        '/probe/payments',
+        { amount: 5, note: 'decline' },
+        { 'idempotency-key': 'k-402' },
+      );
       expect(again.statusCode).toBe(402);
       expect(again.body).toBe(first.body);
       expect(again.json().requestId).toBe(first.headers['x-request-id']);
@@ -125,9 +179,17 @@ describeEachDialect('Foundation', (target) => {
     });
 
     it('does not keep 5xx or validation failures, so a retry runs again', async () => {
-      const first = await post('/probe/payments', { amount: 5, note: 'unavailable' }, { 'idempotency-key': 'k-503' });
+      const first = await post(
+        '/probe/payments',
+        { amount: 5, note: 'unavailable' },
+        { 'idempotency-key': 'k-503' },
+      );
       expect(first.statusCode).toBe(503);
-      const again = await post('/probe/payments', { amount: 5, note: 'unavailable' }, { 'idempotency-key': 'k-503' });
+      const again = await post(
+        '/probe/payments',
+        { amount: 5, note: 'unavailable' },
+        { 'idempotency-key': 'k-503' },
+      );
       expect(again.statusCode).toBe(503);
       expect(probeState.runs).toBe(2);
       const invalid = await post('/probe/payments', { amount: 0 }, { 'idempotency-key': 'k-400' });
@@ -138,16 +200,28 @@ describeEachDialect('Foundation', (target) => {
 
     it('answers 422 for the same key with another body or path', async () => {
       await post('/probe/payments', { amount: 5 }, { 'idempotency-key': 'k-422' });
-      const otherBody = await post('/probe/payments', { amount: 6 }, { 'idempotency-key': 'k-422' });
+      const otherBody = await post(
+        '/probe/payments',
+        { amount: 6 },
+        { 'idempotency-key': 'k-422' },
+      );
       expect(otherBody.statusCode).toBe(422);
       expect(otherBody.json().code).toBe('idempotency_key_reused');
-      const otherPath = await post('/probe/accepted', { amount: 5 }, { 'idempotency-key': 'k-422' });
+      const otherPath = await post(
+        '/probe/accepted',
+        { amount: 5 },
+        { 'idempotency-key': 'k-422' },
+      );
       expect(otherPath.statusCode).toBe(422);
     });
 
     it('scopes keys per API key', async () => {
       await post('/probe/payments', { amount: 5 }, { 'idempotency-key': 'k-scope' });
-      const other = await post('/probe/payments', { amount: 5 }, { 'idempotency-key': 'k-scope', ...bearer(KEYS.payments) });
+      const other = await post(
+        '/probe/payments',
+        { amount: 5 },
+        { 'idempotency-key': 'k-scope', ...bearer(KEYS.payments) },
+      );
       expect(other.statusCode).toBe(201);
       expect(other.headers['idempotent-replayed']).toBeUndefined();
       expect(probeState.runs).toBe(2);
@@ -168,7 +242,9 @@ describeEachDialect('Foundation', (target) => {
     it('runs the handler exactly once for 20 concurrent requests with one key', async () => {
       let open!: () => void;
       probeState.gate = new Promise<void>((resolve) => (open = resolve));
-      const all = Array.from({ length: 20 }, () => post('/probe/payments', { amount: 9 }, { 'idempotency-key': 'k-20' }));
+      const all = Array.from({ length: 20 }, () =>
+        post('/probe/payments', { amount: 9 }, { 'idempotency-key': 'k-20' }),
+      );
       await waitFor(() => probeState.runs >= 1);
       open();
       const results = await Promise.all(all);
@@ -182,14 +258,26 @@ describeEachDialect('Foundation', (target) => {
     });
 
     it('keeps a 202 with its own status', async () => {
-      const first = await post('/probe/accepted', { amount: 1 }, { 'idempotency-key': 'k-202', ...bearer(KEYS.sms) });
-      const again = await post('/probe/accepted', { amount: 1 }, { 'idempotency-key': 'k-202', ...bearer(KEYS.sms) });
+      const first = await post(
+        '/probe/accepted',
+        { amount: 1 },
+        { 'idempotency-key': 'k-202', ...bearer(KEYS.sms) },
+      );
+      const again = await post(
+        '/probe/accepted',
+        { amount: 1 },
+        { 'idempotency-key': 'k-202', ...bearer(KEYS.sms) },
+      );
       expect([first.statusCode, again.statusCode]).toEqual([202, 202]);
       expect(again.headers['idempotent-replayed']).toBe('true');
     });
 
     it('rejects a malformed key', async () => {
-      const res = await post('/probe/payments', { amount: 1 }, { 'idempotency-key': 'x'.repeat(256) });
+      const res = await post(
+        '/probe/payments',
+        { amount: 1 },
+        { 'idempotency-key': 'x'.repeat(256) },
+      );
       expect(res.statusCode).toBe(400);
       expect(res.json().details[0].field).toBe('Idempotency-Key');
     });

@@ -80,7 +80,11 @@ export class ConfigError extends Error {
 
 const CREDENTIALS: Record<ProviderId, string[]> = {
   stripe: ['STRIPE_API_KEY', 'STRIPE_WEBHOOK_SECRET'],
-  twilio: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER|TWILIO_MESSAGING_SERVICE_SID'],
+  twilio: [
+    'TWILIO_ACCOUNT_SID',
+    'TWILIO_AUTH_TOKEN',
+    'TWILIO_FROM_NUMBER|TWILIO_MESSAGING_SERVICE_SID',
+  ],
   sendgrid: ['SENDGRID_API_KEY', 'SENDGRID_FROM_EMAIL', 'SENDGRID_WEBHOOK_PUBLIC_KEY'],
 };
 
@@ -126,7 +130,8 @@ interface Validated {
 /** Empty strings count as unset, as in most .env tooling. */
 function clean(raw: RawEnv): RawEnv {
   const out: RawEnv = {};
-  for (const [k, v] of Object.entries(raw)) if (v !== undefined && v.trim() !== '') out[k] = v.trim();
+  for (const [k, v] of Object.entries(raw))
+    if (v !== undefined && v.trim() !== '') out[k] = v.trim();
   return out;
 }
 
@@ -149,10 +154,12 @@ function parseApiKeys(spec: string, problems: string[]): ApiKeyConfig[] {
         return;
       }
       const [name, secret, scopeList] = parts;
-      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) problems.push(`${where} has an invalid name (1–64 of A-Z a-z 0-9 _ . -)`);
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+        problems.push(`${where} has an invalid name (1–64 of A-Z a-z 0-9 _ . -)`);
       if (names.has(name)) problems.push(`${where} repeats the name "${name}"`);
       names.add(name);
-      if (secret.length < 24) problems.push(`${where} (${name}) has a secret shorter than 24 characters`);
+      if (secret.length < 24)
+        problems.push(`${where} (${name}) has a secret shorter than 24 characters`);
       const scopes = scopeList.split('+').map((s) => s.trim());
       const unknown = scopes.filter((s) => !SCOPES.includes(s as Scope));
       if (unknown.length > 0 || scopes.length === 0) {
@@ -170,7 +177,8 @@ export function normaliseEcPublicKey(value: string): string | undefined {
     const key = value.includes('-----BEGIN')
       ? createPublicKey(value)
       : createPublicKey({ key: Buffer.from(value, 'base64'), format: 'der', type: 'spki' });
-    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return undefined;
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+      return undefined;
     return key.export({ format: 'der', type: 'spki' }).toString('base64');
   } catch {
     return undefined;
@@ -190,9 +198,16 @@ function readPem(name: string, path: string, problems: string[]): Buffer | undef
  * Validates the environment (CONTRACT.md §1) and builds the typed configuration.
  * Throws {@link ConfigError} listing every problem, one per line.
  */
-export function loadAppConfig(rawEnv: RawEnv, opts: { generateKey?: () => string } = {}): AppConfig {
+export function loadAppConfig(
+  rawEnv: RawEnv,
+  opts: { generateKey?: () => string } = {},
+): AppConfig {
   const raw = clean(rawEnv);
-  const { value, error } = envSchema.validate(raw);
+  const result = envSchema.validate(raw) as {
+    value: unknown;
+    error?: { details: { path: (string | number)[]; message: string }[] };
+  };
+  const { value, error } = result;
   const problems: string[] = [];
   for (const d of error?.details ?? []) {
     const name = d.path.join('.');
@@ -212,7 +227,9 @@ export function loadAppConfig(rawEnv: RawEnv, opts: { generateKey?: () => string
     if (set.length === names.length) configured[provider] = true;
     else if (set.length > 0) {
       for (const missing of names.filter((n) => !isSet(v, n))) {
-        problems.push(`${missing.replace('|', ' or ')}: required when other ${provider} credentials are set`);
+        problems.push(
+          `${missing.replace('|', ' or ')}: required when other ${provider} credentials are set`,
+        );
       }
     }
   }
@@ -225,7 +242,10 @@ export function loadAppConfig(rawEnv: RawEnv, opts: { generateKey?: () => string
     const key = v[name];
     if (key && /^(sk|rk)_live_/.test(key) && !production) {
       if (env === 'test') problems.push(`${name}: live keys are refused under NODE_ENV=test`);
-      else if (!v.ALLOW_LIVE_KEYS) problems.push(`${name}: live keys are refused outside production unless ALLOW_LIVE_KEYS=true`);
+      else if (!v.ALLOW_LIVE_KEYS)
+        problems.push(
+          `${name}: live keys are refused outside production unless ALLOW_LIVE_KEYS=true`,
+        );
     }
   }
 
@@ -236,11 +256,18 @@ export function loadAppConfig(rawEnv: RawEnv, opts: { generateKey?: () => string
     problems.push('PUBLIC_BASE_URL: must be https:// in production');
   }
   if (v.PUBLIC_BASE_URL && /[?#]/.test(v.PUBLIC_BASE_URL)) {
-    problems.push('PUBLIC_BASE_URL: must be an origin and optional path, without query or fragment');
+    problems.push(
+      'PUBLIC_BASE_URL: must be an origin and optional path, without query or fragment',
+    );
   }
-  const publicBaseUrl = (v.PUBLIC_BASE_URL ?? `http://${v.HOST === '0.0.0.0' ? '127.0.0.1' : (v.HOST ?? '127.0.0.1')}:${port}`).replace(/\/+$/, '');
+  const publicBaseUrl = (
+    v.PUBLIC_BASE_URL ??
+    `http://${v.HOST === '0.0.0.0' ? '127.0.0.1' : (v.HOST ?? '127.0.0.1')}:${port}`
+  ).replace(/\/+$/, '');
   if ((v.TLS_CERT_FILE === undefined) !== (v.TLS_KEY_FILE === undefined)) {
-    problems.push(`${v.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'}: required when the other TLS file is set`);
+    problems.push(
+      `${v.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'}: required when the other TLS file is set`,
+    );
   }
   let tls: AppConfig['http']['tls'];
   if (v.TLS_CERT_FILE && v.TLS_KEY_FILE) {
@@ -250,7 +277,9 @@ export function loadAppConfig(rawEnv: RawEnv, opts: { generateKey?: () => string
   }
   const enforceHttps = v.ENFORCE_HTTPS ?? production;
   if (production && enforceHttps && !v.TRUST_PROXY && !(v.TLS_CERT_FILE && v.TLS_KEY_FILE)) {
-    problems.push('ENFORCE_HTTPS: on in production requires TRUST_PROXY=true or TLS_CERT_FILE and TLS_KEY_FILE');
+    problems.push(
+      'ENFORCE_HTTPS: on in production requires TRUST_PROXY=true or TLS_CERT_FILE and TLS_KEY_FILE',
+    );
   }
 
   // API keys.
@@ -269,7 +298,9 @@ export function loadAppConfig(rawEnv: RawEnv, opts: { generateKey?: () => string
   if (v.SENDGRID_WEBHOOK_PUBLIC_KEY) {
     webhookPublicKey = normaliseEcPublicKey(v.SENDGRID_WEBHOOK_PUBLIC_KEY);
     if (!webhookPublicKey) {
-      problems.push('SENDGRID_WEBHOOK_PUBLIC_KEY: must be an ECDSA P-256 public key, base64 DER (SPKI) or PEM');
+      problems.push(
+        'SENDGRID_WEBHOOK_PUBLIC_KEY: must be an ECDSA P-256 public key, base64 DER (SPKI) or PEM',
+      );
     }
   }
 
@@ -283,13 +314,19 @@ export function loadAppConfig(rawEnv: RawEnv, opts: { generateKey?: () => string
     database: { url: v.DATABASE_URL },
     redis: { url: v.REDIS_URL },
     sandbox,
-    webhooks: { toleranceSeconds: v.WEBHOOK_TOLERANCE_SECONDS, retentionDays: v.WEBHOOK_RETENTION_DAYS },
+    webhooks: {
+      toleranceSeconds: v.WEBHOOK_TOLERANCE_SECONDS,
+      retentionDays: v.WEBHOOK_RETENTION_DAYS,
+    },
     providers: { timeoutMs: v.PROVIDER_TIMEOUT_MS, maxRetries: v.PROVIDER_MAX_RETRIES },
     jobs: { maxAttempts: v.JOB_MAX_ATTEMPTS, backoffBaseMs: v.JOB_BACKOFF_BASE_MS },
     stripe: {
       enabled: configured.stripe,
       apiKey: v.STRIPE_API_KEY,
-      webhookSecrets: (v.STRIPE_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      webhookSecrets: (v.STRIPE_WEBHOOK_SECRET ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
       apiBaseUrl: v.STRIPE_API_BASE_URL,
       maxRps: v.STRIPE_MAX_RPS,
     },

@@ -39,19 +39,27 @@ export const envSchema = Joi.object({
   JOB_MAX_ATTEMPTS: positiveInt().default(10),
   JOB_BACKOFF_BASE_MS: positiveInt().default(1000),
   ALLOW_LIVE_KEYS: bool().default(false),
-  STRIPE_API_KEY: Joi.string().pattern(/^(sk_test_|sk_live_|rk_test_|rk_live_)\S+$/).message(
-    'must start with sk_test_, sk_live_, rk_test_ or rk_live_',
-  ),
+  STRIPE_API_KEY: Joi.string()
+    .pattern(/^(sk_test_|sk_live_|rk_test_|rk_live_)\S+$/)
+    .message('must start with sk_test_, sk_live_, rk_test_ or rk_live_'),
   STRIPE_WEBHOOK_SECRET: Joi.string()
     .pattern(/^whsec_\S+(,\s*whsec_\S+)*$/)
     .message('must be one or more comma-separated whsec_… secrets'),
   STRIPE_API_BASE_URL: url(),
-  TWILIO_ACCOUNT_SID: Joi.string().pattern(/^AC[0-9a-fA-F]{32}$/).message('must be AC followed by 32 hex characters'),
+  TWILIO_ACCOUNT_SID: Joi.string()
+    .pattern(/^AC[0-9a-fA-F]{32}$/)
+    .message('must be AC followed by 32 hex characters'),
   TWILIO_AUTH_TOKEN: Joi.string().length(32).message('must be 32 characters'),
-  TWILIO_FROM_NUMBER: Joi.string().pattern(/^\+[1-9]\d{6,14}$/).message('must be an E.164 phone number'),
-  TWILIO_MESSAGING_SERVICE_SID: Joi.string().pattern(/^MG[0-9a-fA-F]{32}$/).message('must be MG followed by 32 hex characters'),
+  TWILIO_FROM_NUMBER: Joi.string()
+    .pattern(/^\+[1-9]\d{6,14}$/)
+    .message('must be an E.164 phone number'),
+  TWILIO_MESSAGING_SERVICE_SID: Joi.string()
+    .pattern(/^MG[0-9a-fA-F]{32}$/)
+    .message('must be MG followed by 32 hex characters'),
   TWILIO_API_BASE_URL: url(),
-  SENDGRID_API_KEY: Joi.string().pattern(/^SG\.\S+$/).message('must start with SG.'),
+  SENDGRID_API_KEY: Joi.string()
+    .pattern(/^SG\.\S+$/)
+    .message('must start with SG.'),
   SENDGRID_FROM_EMAIL: Joi.string().email({ tlds: { allow: false } }),
   SENDGRID_WEBHOOK_PUBLIC_KEY: Joi.string(),
   SENDGRID_API_BASE_URL: url(),

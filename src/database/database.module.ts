@@ -19,7 +19,8 @@ export const InjectDb = (): ParameterDecorator => Inject(DATABASE);
       useFactory: async (config: AppConfig): Promise<DatabaseHandle> => {
         const handle = openDatabase(config.database.url);
         const applied = await migrateToLatest(handle.db);
-        if (applied.length > 0) new Logger('Database').log(`applied migrations: ${applied.join(', ')}`);
+        if (applied.length > 0)
+          new Logger('Database').log(`applied migrations: ${applied.join(', ')}`);
         return handle;
       },
     },

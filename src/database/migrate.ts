@@ -9,7 +9,9 @@ async function main(): Promise<void> {
   try {
     const applied = await migrateToLatest(handle.db);
     process.stdout.write(
-      applied.length > 0 ? `applied to ${handle.describe}: ${applied.join(', ')}\n` : `${handle.describe} is up to date\n`,
+      applied.length > 0
+        ? `applied to ${handle.describe}: ${applied.join(', ')}\n`
+        : `${handle.describe} is up to date\n`,
     );
   } finally {
     await handle.db.destroy();

@@ -1,5 +1,6 @@
 import type { DynamicModule, Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { DestinationStream } from 'pino';
 import { createApp } from '../../src/app.factory';
 import { AppConfig, loadAppConfig } from '../../src/config/app.config';
 
@@ -19,7 +20,9 @@ export const API_KEYS = [
   `admin:${KEYS.admin}:admin`,
 ].join(',');
 
-export const bearer = (secret: string): Record<string, string> => ({ authorization: `Bearer ${secret}` });
+export const bearer = (secret: string): Record<string, string> => ({
+  authorization: `Bearer ${secret}`,
+});
 
 export function testConfig(env: Record<string, string | undefined>): AppConfig {
   return loadAppConfig({
@@ -45,9 +48,13 @@ export async function startTestApp(opts: {
   config?: AppConfig;
   imports?: (Type | DynamicModule)[];
   listen?: boolean;
+  logDestination?: DestinationStream;
 }): Promise<TestApp> {
   const config = opts.config ?? testConfig(opts.env ?? {});
-  const app = await createApp(config, { imports: opts.imports });
+  const app = await createApp(config, {
+    imports: opts.imports,
+    logDestination: opts.logDestination,
+  });
   let url: string | undefined;
   if (opts.listen) {
     await app.listen({ host: '127.0.0.1', port: 0 });

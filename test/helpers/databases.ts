@@ -62,7 +62,8 @@ export async function createPostgresDatabase(baseUrl: string): Promise<TestDatab
  */
 export function dialectTargets(): DialectTarget[] {
   const targets: DialectTarget[] = [{ dialect: 'sqlite', create: createSqliteDatabase }];
-  if (postgresUrl) targets.push({ dialect: 'postgres', create: () => createPostgresDatabase(postgresUrl) });
+  if (postgresUrl)
+    targets.push({ dialect: 'postgres', create: () => createPostgresDatabase(postgresUrl) });
   else if (!skipNoticePrinted) {
     skipNoticePrinted = true;
     process.stdout.write('PostgreSQL suites skipped: TEST_DATABASE_URL is not set\n');

@@ -38,7 +38,10 @@ class ProbeController {
     probeState.runs += 1;
     const run = probeState.runs;
     if (probeState.gate) await probeState.gate;
-    if (dto.note === 'decline') throw new AppError('card_declined', 'the card was declined', [{ declineCode: 'generic_decline' }]);
+    if (dto.note === 'decline')
+      throw new AppError('card_declined', 'the card was declined', [
+        { declineCode: 'generic_decline' },
+      ]);
     if (dto.note === 'boom') throw new Error('database password=hunter2 exploded');
     if (dto.note === 'unavailable') throw new AppError('provider_unavailable', 'provider down');
     return { id: `prb_${run}`, amount: dto.amount, run };

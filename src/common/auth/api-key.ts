@@ -24,7 +24,10 @@ export class ApiKeyRegistry {
   private readonly entries: { digest: Buffer; principal: Principal }[];
 
   constructor(keys: readonly ApiKeyConfig[]) {
-    this.entries = keys.map((k) => ({ digest: digest(k.secret), principal: { name: k.name, scopes: k.scopes } }));
+    this.entries = keys.map((k) => ({
+      digest: digest(k.secret),
+      principal: { name: k.name, scopes: k.scopes },
+    }));
   }
 
   authenticate(secret: string): Principal | undefined {

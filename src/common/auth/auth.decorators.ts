@@ -11,4 +11,5 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC
  * The route needs an API key holding `scope`. Scopes do not imply one another:
  * `admin` does not grant `payments`, nor the reverse.
  */
-export const RequireScope = (scope: Scope): MethodDecorator & ClassDecorator => SetMetadata(REQUIRED_SCOPE, scope);
+export const RequireScope = (scope: Scope): MethodDecorator & ClassDecorator =>
+  SetMetadata(REQUIRED_SCOPE, scope);

@@ -25,11 +25,19 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const err = toAppError(exception);
     if (err.code === 'internal_error') {
       this.logger.error(
-        { err: exception instanceof Error ? { type: exception.name, message: exception.message, stack: exception.stack } : String(exception) },
+        {
+          err:
+            exception instanceof Error
+              ? { type: exception.name, message: exception.message, stack: exception.stack }
+              : String(exception),
+        },
         'unhandled error',
       );
     }
     if (err.headers) void reply.headers(err.headers);
-    void reply.status(err.status).type('application/json; charset=utf-8').send(toErrorBody(err, String(request.id)));
+    void reply
+      .status(err.status)
+      .type('application/json; charset=utf-8')
+      .send(toErrorBody(err, String(request.id)));
   }
 }

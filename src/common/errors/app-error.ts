@@ -77,7 +77,8 @@ export class AppError extends Error {
   }
 
   static validation(details: { field: string; message: string }[]): AppError {
-    const message = details.length > 0 ? details.map((d) => d.message).join('; ') : 'invalid request';
+    const message =
+      details.length > 0 ? details.map((d) => d.message).join('; ') : 'invalid request';
     return new AppError('validation_failed', message, details);
   }
 

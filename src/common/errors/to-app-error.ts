@@ -37,9 +37,17 @@ export function toAppError(err: unknown): AppError {
     if (err.getStatus() < 500) return new AppError('validation_failed', 'the request is malformed');
   }
   const fastify = err as FastifyLikeError | null;
-  if (fastify && typeof fastify.statusCode === 'number' && typeof fastify.code === 'string' && fastify.code.startsWith('FST_')) {
+  if (
+    fastify &&
+    typeof fastify.statusCode === 'number' &&
+    typeof fastify.code === 'string' &&
+    fastify.code.startsWith('FST_')
+  ) {
     const mapped = BY_STATUS[fastify.statusCode];
-    if (fastify.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fastify.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    if (
+      fastify.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      fastify.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+    ) {
       return new AppError('validation_failed', 'the request body is not valid JSON');
     }
     if (mapped) return new AppError(mapped[0], mapped[1]);
@@ -51,7 +59,12 @@ export function toAppError(err: unknown): AppError {
 }
 
 export function toErrorBody(err: AppError, requestId: string): ErrorBody {
-  const body: ErrorBody = { statusCode: err.status, code: err.code, message: err.message, requestId };
+  const body: ErrorBody = {
+    statusCode: err.status,
+    code: err.code,
+    message: err.message,
+    requestId,
+  };
   if (err.details && err.details.length > 0) body.details = err.details;
   return body;
 }

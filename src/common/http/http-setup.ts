@@ -16,7 +16,10 @@ const FORM_ROUTES = ['/webhooks/twilio'];
 /** The client's `X-Request-Id` when it is well-formed, else a new one. */
 export function requestIdFor(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  // Kept on the raw request too, so the request logger (pino-http) uses the same id.
+  Object.assign(req, { id });
+  return id;
 }
 
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
@@ -31,7 +34,10 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
 }
 
 function sendError(request: FastifyRequest, reply: FastifyReply, err: AppError): FastifyReply {
-  return reply.status(err.status).type('application/json; charset=utf-8').send(toErrorBody(err, String(request.id)));
+  return reply
+    .status(err.status)
+    .type('application/json; charset=utf-8')
+    .send(toErrorBody(err, String(request.id)));
 }
 
 function pathOf(url: string): string {
@@ -41,7 +47,9 @@ function pathOf(url: string): string {
 
 function hasBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
-  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+  return (
+    (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined
+  );
 }
 
 /**
@@ -54,7 +62,11 @@ export function installHttpHooks(app: NestFastifyApplication, config: AppConfig)
   fastify.addHook('onRequest', (request, reply, done) => {
     const path = pathOf(request.url);
     if (config.http.enforceHttps && path.startsWith('/webhooks/') && request.protocol !== 'https') {
-      void sendError(request, reply, new AppError('https_required', 'webhooks must be delivered over HTTPS'));
+      void sendError(
+        request,
+        reply,
+        new AppError('https_required', 'webhooks must be delivered over HTTPS'),
+      );
       return;
     }
     if (['POST', 'PUT', 'PATCH'].includes(request.method) && hasBody(request)) {
@@ -63,7 +75,11 @@ export function installHttpHooks(app: NestFastifyApplication, config: AppConfig)
       const ok = form ? type === 'application/x-www-form-urlencoded' : type === 'application/json';
       if (!ok) {
         const expected = form ? 'application/x-www-form-urlencoded' : 'application/json';
-        void sendError(request, reply, new AppError('unsupported_media_type', `the request body must be ${expected}`));
+        void sendError(
+          request,
+          reply,
+          new AppError('unsupported_media_type', `the request body must be ${expected}`),
+        );
         return;
       }
     }

@@ -2,7 +2,10 @@ import { ValidationError, ValidationPipe } from '@nestjs/common';
 import { AppError } from '../errors/app-error';
 
 /** Flattens class-validator's tree into one `{ field, message }` per problem, with dotted paths. */
-export function flattenValidationErrors(errors: ValidationError[], prefix = ''): { field: string; message: string }[] {
+export function flattenValidationErrors(
+  errors: ValidationError[],
+  prefix = '',
+): { field: string; message: string }[] {
   const out: { field: string; message: string }[] = [];
   for (const e of errors) {
     const field = prefix ? `${prefix}.${e.property}` : e.property;

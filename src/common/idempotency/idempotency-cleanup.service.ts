@@ -31,7 +31,9 @@ export class IdempotencyCleanupService implements OnApplicationBootstrap, OnAppl
       if (n > 0) this.logger.log(`deleted ${n} expired idempotency records`);
       return n;
     } catch (err) {
-      this.logger.warn(`idempotency cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.logger.warn(
+        `idempotency cleanup failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
       return 0;
     }
   }

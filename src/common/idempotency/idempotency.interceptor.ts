@@ -1,4 +1,12 @@
-import { CallHandler, ExecutionContext, HttpStatus, Injectable, NestInterceptor, RawBodyRequest, UseInterceptors } from '@nestjs/common';
+import {
+  CallHandler,
+  ExecutionContext,
+  HttpStatus,
+  Injectable,
+  NestInterceptor,
+  RawBodyRequest,
+  UseInterceptors,
+} from '@nestjs/common';
 import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
@@ -23,7 +31,9 @@ const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 /** Kept, per CONTRACT "Idempotency": 2xx and the 4xx a handler decides (402, 404, 409 invalid_state, 422). */
 function isKept(err: AppError): boolean {
-  return err.status === 402 || err.status === 404 || err.status === 422 || err.code === 'invalid_state';
+  return (
+    err.status === 402 || err.status === 404 || err.status === 422 || err.code === 'invalid_state'
+  );
 }
 
 /**
@@ -45,7 +55,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
     if (header === undefined) return next.handle();
     const key = Array.isArray(header) ? header[0] : header;
     if (!KEY_PATTERN.test(key)) {
-      throw AppError.validation([{ field: 'Idempotency-Key', message: 'Idempotency-Key must be 1–255 printable ASCII characters' }]);
+      throw AppError.validation([
+        {
+          field: 'Idempotency-Key',
+          message: 'Idempotency-Key must be 1–255 printable ASCII characters',
+        },
+      ]);
     }
     const scope = request.principal?.name ?? 'anonymous';
     const successStatus =
@@ -53,21 +68,35 @@ export class IdempotencyInterceptor implements NestInterceptor {
       (request.method === 'POST' ? HttpStatus.CREATED : HttpStatus.OK);
     const fingerprint = createHash('sha256')
       .update(`${request.method} ${request.url}\n`)
-      .update(Buffer.isBuffer(request.rawBody) ? request.rawBody : JSON.stringify(request.body ?? null))
+      .update(
+        Buffer.isBuffer(request.rawBody) ? request.rawBody : JSON.stringify(request.body ?? null),
+      )
       .digest('hex');
 
-    return from(this.repo.claim(scope, key, fingerprint, this.clock.now(), IDEMPOTENCY_LOCK_MS)).pipe(
+    return from(
+      this.repo.claim(scope, key, fingerprint, this.clock.now(), IDEMPOTENCY_LOCK_MS),
+    ).pipe(
       switchMap((claim) => {
         if (claim.kind === 'running') {
-          throw new AppError('idempotency_key_in_use', 'a request with this Idempotency-Key is still running');
+          throw new AppError(
+            'idempotency_key_in_use',
+            'a request with this Idempotency-Key is still running',
+          );
         }
         if (claim.kind === 'done') {
           if (claim.row.fingerprint !== fingerprint) {
-            throw new AppError('idempotency_key_reused', 'this Idempotency-Key was used for a different request');
+            throw new AppError(
+              'idempotency_key_reused',
+              'this Idempotency-Key was used for a different request',
+            );
           }
-          throw new StoredResponse(claim.row.response_status ?? 200, claim.row.response_body ?? '', {
-            'idempotent-replayed': 'true',
-          });
+          throw new StoredResponse(
+            claim.row.response_status ?? 200,
+            claim.row.response_body ?? '',
+            {
+              'idempotent-replayed': 'true',
+            },
+          );
         }
         request.idempotencyScopeKey = `${scope}:${key}`;
         return next.handle().pipe(
@@ -78,7 +107,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
           catchError(async (err: unknown) => {
             const appError = toAppError(err);
             if (isKept(appError)) {
-              await this.repo.complete(scope, key, appError.status, JSON.stringify(toErrorBody(appError, String(request.id))));
+              await this.repo.complete(
+                scope,
+                key,
+                appError.status,
+                JSON.stringify(toErrorBody(appError, String(request.id))),
+              );
             } else {
               await this.repo.release(scope, key);
             }
@@ -91,4 +125,5 @@ export class IdempotencyInterceptor implements NestInterceptor {
 }
 
 /** Applies {@link IdempotencyInterceptor} to a create-or-change `POST` handler. */
-export const Idempotent = (): MethodDecorator & ClassDecorator => UseInterceptors(IdempotencyInterceptor);
+export const Idempotent = (): MethodDecorator & ClassDecorator =>
+  UseInterceptors(IdempotencyInterceptor);

@@ -5,9 +5,7 @@ import { InjectDb } from '../../database/database.module';
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
 export type ClaimResult =
-  | { kind: 'claimed' }
-  | { kind: 'running' }
-  | { kind: 'done'; row: IdempotencyKeysTable };
+  { kind: 'claimed' } | { kind: 'running' } | { kind: 'done'; row: IdempotencyKeysTable };
 
 /**
  * Idempotency records. The primary key (scope, key) is what makes concurrent
@@ -18,7 +16,13 @@ export type ClaimResult =
 export class IdempotencyRepository {
   constructor(@InjectDb() private readonly db: Db) {}
 
-  async claim(scope: string, key: string, fingerprint: string, now: Date, lockMs: number): Promise<ClaimResult> {
+  async claim(
+    scope: string,
+    key: string,
+    fingerprint: string,
+    now: Date,
+    lockMs: number,
+  ): Promise<ClaimResult> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const iso = now.toISOString();
       const inserted = await this.db
@@ -90,7 +94,10 @@ export class IdempotencyRepository {
   }
 
   async deleteExpired(now: Date): Promise<number> {
-    const res = await this.db.deleteFrom('idempotency_keys').where('expires_at', '<=', now.toISOString()).executeTakeFirst();
+    const res = await this.db
+      .deleteFrom('idempotency_keys')
+      .where('expires_at', '<=', now.toISOString())
+      .executeTakeFirst();
     return Number(res.numDeletedRows);
   }
 }

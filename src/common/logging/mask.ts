@@ -23,11 +23,15 @@ export function maskString(value: string): string {
     .replace(SECRET, '[REDACTED]')
     .replace(EMAIL, (_m, first: string, domain: string) => `${first}***@${domain}`)
     .replace(PHONE, (m) => maskPhone(m))
-    .replace(/%2B([1-9]\d{6,14})\b/gi, (_m, digits: string) => `%2B${maskPhone(`+${digits}`).slice(1)}`)
+    .replace(
+      /%2B([1-9]\d{6,14})\b/gi,
+      (_m, digits: string) => `%2B${maskPhone(`+${digits}`).slice(1)}`,
+    )
     .replace(/([A-Za-z0-9._+-])[A-Za-z0-9._+-]*%40([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g, '$1***%40$2');
 }
 
-const SENSITIVE_KEY = /^(authorization|cookie|set-cookie|x-api-key|password|secret|token|api_?key|client_?secret|auth_?token|body|html|text|content|x-twilio-signature|stripe-signature|x-twilio-email-event-webhook-signature)$/i;
+const SENSITIVE_KEY =
+  /^(authorization|cookie|set-cookie|x-api-key|password|secret|token|api_?key|client_?secret|auth_?token|body|html|text|content|x-twilio-signature|stripe-signature|x-twilio-email-event-webhook-signature)$/i;
 
 /** Deep-copies `value` with secrets redacted and personal data masked. */
 export function maskDeep(value: unknown, depth = 0): unknown {
@@ -35,10 +39,17 @@ export function maskDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return maskString(value);
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
   // Only plain objects are copied; class instances (requests, errors) are left to their serializers.
-  if (value && typeof value === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(value) as object | null)) {
+  if (
+    value &&
+    typeof value === 'object' &&
+    [Object.prototype, null].includes(Object.getPrototypeOf(value) as object | null)
+  ) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = SENSITIVE_KEY.test(k) && v !== undefined && v !== null ? '[REDACTED]' : maskDeep(v, depth + 1);
+      out[k] =
+        SENSITIVE_KEY.test(k) && v !== undefined && v !== null
+          ? '[REDACTED]'
+          : maskDeep(v, depth + 1);
     }
     return out;
   }

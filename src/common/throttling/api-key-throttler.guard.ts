@@ -8,12 +8,17 @@ import { PUBLIC_ROUTE } from '../auth/auth.decorators';
 export class ApiKeyThrottlerGuard extends ThrottlerGuard {
   protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
     return Promise.resolve(
-      this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()]) === true,
+      this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [
+        context.getHandler(),
+        context.getClass(),
+      ]) === true,
     );
   }
 
   protected override getTracker(req: Record<string, unknown>): Promise<string> {
     const request = req as unknown as FastifyRequest;
-    return Promise.resolve(request.principal ? `key:${request.principal.name}` : `ip:${request.ip}`);
+    return Promise.resolve(
+      request.principal ? `key:${request.principal.name}` : `ip:${request.ip}`,
+    );
   }
 }

@@ -24,9 +24,25 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     private readonly prefix = 'switchboard:throttle:',
   ) {}
 
-  async increment(key: string, ttl: number, limit: number, _blockDuration: number, name: string): Promise<StorageRecord> {
-    const [hits, ttlMs] = (await this.redis.eval(INCREMENT, 1, `${this.prefix}${name}:${key}`, ttl)) as [number, number];
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    _blockDuration: number,
+    name: string,
+  ): Promise<StorageRecord> {
+    const [hits, ttlMs] = (await this.redis.eval(
+      INCREMENT,
+      1,
+      `${this.prefix}${name}:${key}`,
+      ttl,
+    )) as [number, number];
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    return { totalHits: hits, timeToExpire: seconds, isBlocked: hits > limit, timeToBlockExpire: hits > limit ? seconds : 0 };
+    return {
+      totalHits: hits,
+      timeToExpire: seconds,
+      isBlocked: hits > limit,
+      timeToBlockExpire: hits > limit ? seconds : 0,
+    };
   }
 }

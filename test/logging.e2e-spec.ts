@@ -1,0 +1,48 @@
+import { bearer, KEYS, startTestApp, TestApp } from './helpers/app';
+import { createSqliteDatabase, TestDatabase } from './helpers/databases';
+import { ProbeModule } from './helpers/probe.module';
+
+describe('Logs', () => {
+  let db: TestDatabase;
+  let sut: TestApp;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    db = await createSqliteDatabase();
+    sut = await startTestApp({
+      env: { DATABASE_URL: db.url, LOG_LEVEL: 'info' },
+      imports: [ProbeModule],
+      logDestination: { write: (line: string) => void lines.push(line) },
+    });
+  });
+  afterAll(async () => {
+    await sut?.close();
+    await db?.drop();
+  });
+
+  it('writes JSON lines with the request id and no key, phone number or email in clear', async () => {
+    lines.length = 0;
+    const res = await sut.app.inject({
+      method: 'GET',
+      url: '/probe/log/jane.doe@example.com?to=%2B15551234567&from=+15559876543',
+      headers: { ...bearer(KEYS.all), 'x-request-id': 'log-test-1' },
+    });
+    expect(res.statusCode).toBe(200);
+    const mine = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.requestId === 'log-test-1');
+    // The service's own line and the request line.
+    expect(mine.map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['probe log line', 'request completed']),
+    );
+    const text = lines.join('\n');
+    expect(text).not.toContain(KEYS.all);
+    expect(text).not.toContain('5551234567');
+    expect(text).not.toContain('5559876543');
+    expect(text).not.toContain('jane.doe@example.com');
+    expect(text).toContain('+*******4567');
+    expect(text).toContain('j***@example.com');
+    const request = mine.find((l) => l.msg === 'request completed');
+    expect(request?.apiKey).toBe('all');
+  });
+});
