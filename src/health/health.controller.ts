@@ -1,6 +1,11 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { HealthCheckResult, HealthCheckService, HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import {
+  HealthCheckResult,
+  HealthCheckService,
+  HealthIndicatorResult,
+  HealthIndicatorService,
+} from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import type Redis from 'ioredis';
 import { sql } from 'kysely';
@@ -33,7 +38,9 @@ export class HealthController {
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
     const checks = [
       () => this.probe('database', async () => void (await sql`select 1`.execute(this.db))),
-      ...(this.redis ? [() => this.probe('redis', async () => void (await this.redis?.ping()))] : []),
+      ...(this.redis
+        ? [() => this.probe('redis', async () => void (await this.redis?.ping()))]
+        : []),
       ...this.readiness.all().map((c) => () => this.probe(c.name, () => c.check())),
     ];
     try {
@@ -49,11 +56,13 @@ export class HealthController {
   private async probe(key: string, check: () => Promise<void>): Promise<HealthIndicatorResult> {
     const indicator = this.indicators.check(key);
     try {
-      await Promise.race([check(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 2000).unref())]);
+      await Promise.race([
+        check(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 2000).unref()),
+      ]);
       return indicator.up();
     } catch (err) {
       return indicator.down({ message: err instanceof Error ? err.message : 'unavailable' });
     }
   }
 }
-
