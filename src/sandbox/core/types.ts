@@ -64,7 +64,8 @@ export interface EmulatorDefinition {
   state?(): unknown;
 }
 
-export type FaultKind = 'rate_limit' | 'server_error' | 'unavailable' | 'latency' | 'hang' | 'reset';
+export type FaultKind =
+  'rate_limit' | 'server_error' | 'unavailable' | 'latency' | 'hang' | 'reset';
 
 /** One fault applied to one request. */
 export interface Fault {
@@ -104,11 +105,15 @@ export interface ReceivedRequest {
   /** What happened: the status answered, or the fault applied. */
   status: number | FaultKind;
   at: string;
+  /** The injected fault, when one was applied (a `latency` fault still ends with a status). */
+  fault?: FaultKind;
+  /** The message of an error the definition threw (answered 500). */
+  error?: string;
 }
 
 export interface DeliveryRecord {
   url: string;
   body: string;
-  attempts: { at: string; status: number | 'network_error' }[];
+  attempts: { at: string; status: number | 'network_error'; error?: string }[];
   delivered: boolean;
 }
