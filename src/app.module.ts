@@ -8,6 +8,7 @@ import { CommonModule } from './common/common.module';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { createValidationPipe } from './common/http/validation';
 import { LoggingModule } from './common/logging/logging.module';
+import { RateLimitModule } from './common/rate-limit/rate-limit.module';
 import { REDIS, RedisModule } from './common/redis/redis.module';
 import { ApiKeyThrottlerGuard } from './common/throttling/api-key-throttler.guard';
 import { RedisThrottlerStorage } from './common/throttling/redis-throttler.storage';
@@ -15,6 +16,8 @@ import type { AppConfig } from './config/app.config';
 import { APP_CONFIG, AppConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { JobsModule } from './jobs/jobs.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface AppModuleOptions {
   /** Extra modules, e.g. a test-only controller. */
@@ -35,6 +38,7 @@ export class AppModule {
         DatabaseModule,
         RedisModule,
         CommonModule,
+        RateLimitModule,
         ThrottlerModule.forRootAsync({
           inject: [APP_CONFIG, REDIS],
           useFactory: (cfg: AppConfig, redis: Redis | null) => ({
@@ -43,6 +47,8 @@ export class AppModule {
           }),
         }),
         HealthModule,
+        JobsModule,
+        WebhooksModule,
         ...(opts.imports ?? []),
       ],
       providers: [

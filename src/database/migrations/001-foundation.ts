@@ -38,7 +38,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('jobs_due').on('jobs').columns(['status', 'run_at']).execute();
   // GET /jobs pages newest first, with or without a status filter.
   await db.schema.createIndex('jobs_created').on('jobs').columns(['created_at', 'id']).execute();
-  await db.schema.createIndex('jobs_status_created').on('jobs').columns(['status', 'created_at', 'id']).execute();
+  await db.schema
+    .createIndex('jobs_status_created')
+    .on('jobs')
+    .columns(['status', 'created_at', 'id'])
+    .execute();
 
   await db.schema
     .createTable('webhook_events')

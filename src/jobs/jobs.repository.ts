@@ -1,0 +1,321 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ExpressionBuilder, sql, Transaction } from 'kysely';
+import { AppError } from '../common/errors/app-error';
+import { decodeCursor, encodeCursor, type Page } from '../common/http/pagination';
+import type { DatabaseHandle } from '../database/database.factory';
+import { DATABASE_HANDLE } from '../database/database.module';
+import type { DatabaseSchema, Db, Dialect, JobsTable } from '../database/database.types';
+import type { JobStatus, JobView } from './job-queue';
+import { JOB_ID_PATTERN } from './job-id';
+
+export type JobRow = JobsTable;
+
+/** The outcome of claiming one job by id (the BullMQ driver): ours to run, not yet, or nothing to do. */
+export type ClaimOneResult =
+  { kind: 'claimed'; row: JobRow } | { kind: 'later'; at: Date } | { kind: 'stale' };
+
+export function toJobView(
+  row: Pick<JobRow, 'id' | 'type' | 'status' | 'attempts' | 'last_error' | 'run_at' | 'created_at'>,
+): JobView {
+  return {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    attempts: Number(row.attempts),
+    lastError: row.last_error,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+  };
+}
+
+type Eb = ExpressionBuilder<DatabaseSchema, 'jobs'>;
+
+/**
+ * A job may be claimed when it is due, or when it is `running` but its lease
+ * has run out: the process running it died (a live one renews its lease).
+ */
+function claimable(eb: Eb, nowIso: string) {
+  return eb.or([
+    eb.and([eb('status', 'in', ['queued', 'failed']), eb('run_at', '<=', nowIso)]),
+    eb.and([eb('status', '=', 'running'), eb('locked_until', '<=', nowIso)]),
+  ]);
+}
+
+/**
+ * The `jobs` table: the source of truth of both drivers. Every transition out
+ * of `running` is fenced by the attempt number the runner claimed, so a runner
+ * that lost its lease (a stalled process) cannot overwrite the newer attempt.
+ */
+@Injectable()
+export class JobsRepository {
+  private readonly db: Db;
+  private readonly dialect: Dialect;
+
+  constructor(@Inject(DATABASE_HANDLE) handle: DatabaseHandle) {
+    this.db = handle.db;
+    this.dialect = handle.dialect;
+  }
+
+  async insert(row: JobRow, trx?: Transaction<DatabaseSchema>): Promise<void> {
+    await (trx ?? this.db).insertInto('jobs').values(row).execute();
+  }
+
+  async exists(id: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  findById(id: string): Promise<JobRow | undefined> {
+    return this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /**
+   * Claims up to `limit` claimable jobs of `type`, atomically: PostgreSQL
+   * skips rows another instance is claiming (`FOR UPDATE SKIP LOCKED`); SQLite
+   * runs the whole statement under its single writer lock.
+   */
+  async claimDue(type: string, limit: number, now: Date, leaseUntil: Date): Promise<JobRow[]> {
+    const nowIso = now.toISOString();
+    const set = {
+      status: 'running' as const,
+      locked_until: leaseUntil.toISOString(),
+      updated_at: nowIso,
+    };
+    if (this.dialect === 'postgres') {
+      return this.db
+        .with('picked', (db) =>
+          db
+            .selectFrom('jobs')
+            .select('id')
+            .where('type', '=', type)
+            .where((eb) => claimable(eb, nowIso))
+            .orderBy('run_at')
+            .orderBy('id')
+            .limit(limit)
+            .forUpdate()
+            .skipLocked(),
+        )
+        .updateTable('jobs')
+        .from('picked')
+        .set((eb) => ({ ...set, attempts: eb(eb.ref('jobs.attempts'), '+', 1) }))
+        .whereRef('jobs.id', '=', 'picked.id')
+        .returningAll('jobs')
+        .execute();
+    }
+    return this.db
+      .updateTable('jobs')
+      .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('jobs')
+          .select('id')
+          .where('type', '=', type)
+          .where((inner) => claimable(inner, nowIso))
+          .orderBy('run_at')
+          .orderBy('id')
+          .limit(limit),
+      )
+      .returningAll()
+      .execute();
+  }
+
+  /**
+   * Claims one job if it is still at `expectedAttempts` (the state the BullMQ
+   * message was sent for) and claimable; else says when to look again, or
+   * that the message is stale (done, dead, gone, or already run).
+   */
+  async claimOne(
+    id: string,
+    expectedAttempts: number,
+    now: Date,
+    leaseUntil: Date,
+  ): Promise<ClaimOneResult> {
+    const nowIso = now.toISOString();
+    const row = await this.db
+      .updateTable('jobs')
+      .set((eb) => ({
+        status: 'running' as const,
+        attempts: eb('attempts', '+', 1),
+        locked_until: leaseUntil.toISOString(),
+        updated_at: nowIso,
+      }))
+      .where('id', '=', id)
+      .where('attempts', '=', expectedAttempts)
+      .where((eb) => claimable(eb, nowIso))
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return { kind: 'claimed', row };
+    const current = await this.findById(id);
+    if (!current || Number(current.attempts) !== expectedAttempts) return { kind: 'stale' };
+    if (current.status === 'queued' || current.status === 'failed')
+      return { kind: 'later', at: new Date(current.run_at) };
+    if (current.status === 'running' && current.locked_until)
+      return { kind: 'later', at: new Date(current.locked_until) };
+    return { kind: 'stale' };
+  }
+
+  async complete(id: string, attempt: number, now: Date): Promise<boolean> {
+    return this.leave(id, attempt, { status: 'done', updated_at: now.toISOString() });
+  }
+
+  async scheduleRetry(
+    id: string,
+    attempt: number,
+    runAt: Date,
+    error: string,
+    now: Date,
+  ): Promise<boolean> {
+    return this.leave(id, attempt, {
+      status: 'failed',
+      run_at: runAt.toISOString(),
+      last_error: error,
+      updated_at: now.toISOString(),
+    });
+  }
+
+  async markDead(id: string, attempt: number, error: string, now: Date): Promise<boolean> {
+    return this.leave(id, attempt, {
+      status: 'dead',
+      last_error: error,
+      updated_at: now.toISOString(),
+    });
+  }
+
+  /** Renews the lease of jobs this process is running. */
+  async extendLeases(ids: readonly string[], until: Date): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db
+      .updateTable('jobs')
+      .set({ locked_until: until.toISOString() })
+      .where('id', 'in', [...ids])
+      .where('status', '=', 'running')
+      .execute();
+  }
+
+  /** Queues a dead job again with its attempts reset; undefined when there is no such dead job. */
+  resetDead(id: string, now: Date): Promise<JobRow | undefined> {
+    const nowIso = now.toISOString();
+    return this.db
+      .updateTable('jobs')
+      .set({
+        status: 'queued',
+        attempts: 0,
+        run_at: nowIso,
+        locked_until: null,
+        updated_at: nowIso,
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'dead')
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Claimable rows due at least `graceMs` ago (expired leases at once): what the BullMQ sweeper relays. */
+  findRelayable(
+    now: Date,
+    graceMs: number,
+    limit: number,
+  ): Promise<Pick<JobRow, 'id' | 'type' | 'attempts' | 'run_at'>[]> {
+    const nowIso = now.toISOString();
+    const dueBefore = new Date(now.getTime() - graceMs).toISOString();
+    return this.db
+      .selectFrom('jobs')
+      .select(['id', 'type', 'attempts', 'run_at'])
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('status', 'in', ['queued', 'failed']), eb('run_at', '<=', dueBefore)]),
+          eb.and([eb('status', '=', 'running'), eb('locked_until', '<=', nowIso)]),
+        ]),
+      )
+      .orderBy('run_at')
+      .limit(limit)
+      .execute();
+  }
+
+  /** How many jobs of these types are claimable now. */
+  async countClaimable(types: readonly string[], now: Date): Promise<number> {
+    if (types.length === 0) return 0;
+    const row = await this.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('type', 'in', [...types])
+      .where((eb) => claimable(eb, now.toISOString()))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Deletes `done` jobs created before `before`, in batches so no statement holds the table for long. */
+  async deleteDoneBefore(before: Date, batch = 5000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const res = await this.db
+        .deleteFrom('jobs')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('jobs')
+            .select('id')
+            .where('status', '=', 'done')
+            .where('created_at', '<', before.toISOString())
+            .limit(batch),
+        )
+        .executeTakeFirst();
+      const n = Number(res.numDeletedRows);
+      total += n;
+      if (n < batch) return total;
+    }
+  }
+
+  /** Newest first; a malformed cursor is a validation failure. */
+  async list(filter: {
+    status?: JobStatus;
+    limit: number;
+    cursor?: string;
+  }): Promise<Page<JobView>> {
+    const position =
+      filter.cursor === undefined ? undefined : decodeCursor(filter.cursor, JOB_ID_PATTERN);
+    if (filter.cursor !== undefined && !position)
+      throw AppError.validation([{ field: 'cursor', message: 'cursor is malformed' }]);
+    let query = this.db
+      .selectFrom('jobs')
+      .select(['id', 'type', 'status', 'attempts', 'last_error', 'run_at', 'created_at'])
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(filter.limit + 1);
+    if (filter.status) query = query.where('status', '=', filter.status);
+    if (position) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('created_at', '<', position.createdAt),
+          eb.and([eb('created_at', '=', position.createdAt), eb('id', '<', position.id)]),
+        ]),
+      );
+    }
+    const rows = await query.execute();
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    const nextCursor =
+      rows.length > filter.limit && last
+        ? encodeCursor({ createdAt: last.created_at, id: last.id })
+        : null;
+    return { data: page.map(toJobView), nextCursor };
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1 from jobs limit 1`.execute(this.db);
+  }
+
+  private async leave(id: string, attempt: number, values: Partial<JobRow>): Promise<boolean> {
+    const res = await this.db
+      .updateTable('jobs')
+      .set({ ...values, locked_until: null })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('attempts', '=', attempt)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+}

@@ -1,0 +1,119 @@
+import { DispatchRow, JobQueueDriver } from './job-queue.driver';
+
+/**
+ * The embedded driver: jobs are rows in the database, claimed by a runner in
+ * this process. It wakes up when this process enqueues (or a slot frees), and
+ * polls for jobs made due by time or enqueued by another instance. Claims are
+ * atomic (see {@link JobsRepository.claimDue}), so several instances may share
+ * one PostgreSQL database.
+ */
+export class LocalJobQueue extends JobQueueDriver {
+  readonly driverName = 'local';
+  private poller?: NodeJS.Timeout;
+  /** Passes run one at a time so per-type capacity is computed against settled counts. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private pendingPass?: Promise<number>;
+  /** What the next pass looks at: the types woken for, or all of them (poll, whenIdle). */
+  private wantAll = false;
+  private readonly wanted = new Set<string>();
+
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      this.wantAll = true;
+      const claimed = await this.schedulePass();
+      if (claimed === 0 && this.executor.runningCount() === 0) return;
+      await this.executor.whenSettled();
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.assertRunning();
+    await this.repo.ping();
+  }
+
+  protected dispatch(rows: readonly DispatchRow[]): Promise<void> {
+    const now = this.clock.now().getTime();
+    for (const row of rows) {
+      const wait = Date.parse(row.run_at) - now;
+      // A later job is picked up by the poller, or sooner by a timer of ours when it is due before the next poll.
+      if (wait > 0 && wait < this.options.pollIntervalMs)
+        this.setTimer(() => this.wake(row.type), wait);
+      else this.wake(row.type);
+    }
+    return Promise.resolve();
+  }
+
+  protected onRegistered(type: string): void {
+    this.wake(type);
+  }
+
+  protected startDriver(): Promise<void> {
+    this.poller = setInterval(() => this.wake(), this.options.pollIntervalMs);
+    this.poller.unref();
+    this.wake();
+    return Promise.resolve();
+  }
+
+  protected async stopDriver(): Promise<void> {
+    clearInterval(this.poller);
+    await this.tail;
+    await this.drainRunning();
+  }
+
+  private wake(type?: string): void {
+    if (!this.started || this.stopping) return;
+    if (type === undefined) this.wantAll = true;
+    else this.wanted.add(type);
+    void this.schedulePass();
+  }
+
+  /** The next pass to start (not one already running, which may have read the table before the change we wake for). */
+  private schedulePass(): Promise<number> {
+    if (this.pendingPass) return this.pendingPass;
+    const pass = this.tail.then(() => {
+      this.pendingPass = undefined;
+      const all = this.wantAll;
+      const types = new Set(this.wanted);
+      this.wantAll = false;
+      this.wanted.clear();
+      return this.claimAndRun(all ? undefined : types);
+    });
+    this.pendingPass = pass;
+    this.tail = pass;
+    return pass;
+  }
+
+  /** Claims what each type (of `only`, else all) has room for and starts it; never rejects. */
+  private async claimAndRun(only?: ReadonlySet<string>): Promise<number> {
+    if (!this.started || this.stopping) return 0;
+    let claimed = 0;
+    for (const { type, concurrency } of this.executor.registrations()) {
+      if (only && !only.has(type)) continue;
+      const room = concurrency - this.executor.runningCount(type);
+      if (room <= 0) continue;
+      const now = this.clock.now();
+      try {
+        const rows = await this.repo.claimDue(type, room, now, this.executor.leaseUntil(now));
+        for (const row of rows) {
+          this.track(
+            this.executor.run(row).then(async (outcome) => {
+              // The slot is free for the next job of the type; a retry also gets its own timer.
+              this.wake(type);
+              if (outcome.kind === 'retry') await this.dispatch([outcome.row]);
+            }),
+          );
+        }
+        claimed += rows.length;
+      } catch (err) {
+        this.logger.warn(
+          {
+            jobType: type,
+            err: err instanceof Error ? { type: err.name, message: err.message } : String(err),
+          },
+          'could not claim jobs',
+        );
+      }
+    }
+    return claimed;
+  }
+}

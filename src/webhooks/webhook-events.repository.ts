@@ -1,0 +1,123 @@
+import { Injectable } from '@nestjs/common';
+import type { Selectable, Transaction } from 'kysely';
+import { InjectDb } from '../database/database.module';
+import type { DatabaseSchema, Db, WebhookEventsTable } from '../database/database.types';
+
+export type WebhookEventRow = Selectable<WebhookEventsTable>;
+export type WebhookEventStatus = WebhookEventsTable['status'];
+export const WEBHOOK_EVENT_STATUSES: readonly WebhookEventStatus[] = [
+  'received',
+  'processed',
+  'failed',
+  'dead',
+];
+
+/** Where a page starts: strictly after this (received_at, id), newest first. */
+export interface WebhookEventsPosition {
+  receivedAt: string;
+  id: string;
+}
+
+export interface WebhookEventsFilter {
+  provider?: string;
+  status?: WebhookEventStatus;
+  limit: number;
+  after?: WebhookEventsPosition;
+}
+
+type Executor = Db | Transaction<DatabaseSchema>;
+
+/** The `webhook_events` table; the unique (provider, event_id) is what dedupes redeliveries. */
+@Injectable()
+export class WebhookEventsRepository {
+  constructor(@InjectDb() private readonly db: Db) {}
+
+  /** Inserts the row unless (provider, event_id) exists; true when it was inserted. */
+  async insertIfNew(trx: Executor, row: WebhookEventRow): Promise<boolean> {
+    const result = await trx
+      .insertInto('webhook_events')
+      .values(row)
+      .onConflict((oc) => oc.columns(['provider', 'event_id']).doNothing())
+      .executeTakeFirst();
+    // Not insertId: on SQLite it keeps the previous statement's value when nothing was inserted.
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  findById(id: string, trx: Executor = this.db): Promise<WebhookEventRow | undefined> {
+    return trx.selectFrom('webhook_events').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Newest first; one row more than `limit`, so the caller knows whether a next page exists. */
+  list(filter: WebhookEventsFilter): Promise<WebhookEventRow[]> {
+    let query = this.db.selectFrom('webhook_events').selectAll();
+    if (filter.provider !== undefined) query = query.where('provider', '=', filter.provider);
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    const after = filter.after;
+    if (after) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('received_at', '<', after.receivedAt),
+          eb.and([eb('received_at', '=', after.receivedAt), eb('id', '<', after.id)]),
+        ]),
+      );
+    }
+    return query
+      .orderBy('received_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(filter.limit + 1)
+      .execute();
+  }
+
+  async markProcessed(id: string, now: Date): Promise<void> {
+    await this.db
+      .updateTable('webhook_events')
+      .set((eb) => ({
+        status: 'processed',
+        attempts: eb('attempts', '+', 1),
+        last_error: null,
+        processed_at: now.toISOString(),
+      }))
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async markFailed(id: string, error: string): Promise<void> {
+    await this.db
+      .updateTable('webhook_events')
+      .set((eb) => ({ status: 'failed', attempts: eb('attempts', '+', 1), last_error: error }))
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** The queue gave up on the event's job; its error is kept only when no attempt left one. */
+  async markDead(id: string, error: string): Promise<void> {
+    await this.db
+      .updateTable('webhook_events')
+      .set((eb) => ({ status: 'dead', last_error: eb.fn.coalesce('last_error', eb.val(error)) }))
+      .where('id', '=', id)
+      .where('status', '<>', 'processed')
+      .execute();
+  }
+
+  /**
+   * Back to `received` for a replay; attempts keep counting and the last error
+   * stays until the next outcome.
+   */
+  async resetForReplay(trx: Executor, id: string): Promise<WebhookEventRow | undefined> {
+    await trx
+      .updateTable('webhook_events')
+      .set({ status: 'received', processed_at: null })
+      .where('id', '=', id)
+      .execute();
+    return this.findById(id, trx);
+  }
+
+  async deleteProcessedReceivedBefore(cutoff: Date): Promise<number> {
+    const result = await this.db
+      .deleteFrom('webhook_events')
+      .where('status', '=', 'processed')
+      .where('received_at', '<', cutoff.toISOString())
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}

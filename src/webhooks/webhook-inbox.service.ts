@@ -1,0 +1,175 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import { InjectDb } from '../database/database.module';
+import type { Db } from '../database/database.types';
+import { describeJobError } from '../jobs/job-executor';
+import { JobContext, JobQueue } from '../jobs/job-queue';
+import { newWebhookEventId } from './webhook-event-id';
+import type { WebhookEventContext } from './webhook-handler.decorator';
+import { WebhookHandlerRegistry } from './webhook-handler.registry';
+import { WebhookEventRow, WebhookEventsRepository } from './webhook-events.repository';
+
+/** The job that processes one stored event. */
+export const WEBHOOK_PROCESS_JOB = 'webhook.process';
+
+export interface WebhookProcessJobPayload {
+  eventRowId: string;
+  /** Set by a replay: process even if the event reads `processed` by then. */
+  replay?: boolean;
+}
+
+/** One verified event as a provider's webhook controller hands it over. */
+export interface IncomingWebhookEvent {
+  /** The provider's id of the event: the dedupe key within the provider. */
+  eventId: string;
+  type: string;
+  /** Stored as JSON and handed to the handlers parsed. */
+  payload: unknown;
+}
+
+export interface StoreResult {
+  /** New events, each with a `webhook.process` job. */
+  stored: number;
+  /** Events already stored under (provider, eventId), including repeats within the batch. */
+  duplicates: number;
+}
+
+/**
+ * The provider-independent webhook inbox: stores verified events once per
+ * (provider, event id) together with their processing job, then dispatches
+ * them to the {@link WebhookHandler}s of their type in the background.
+ */
+@Injectable()
+export class WebhookInbox implements OnModuleInit {
+  private readonly logger = new Logger(WebhookInbox.name);
+
+  constructor(
+    @InjectDb() private readonly db: Db,
+    private readonly repo: WebhookEventsRepository,
+    private readonly registry: WebhookHandlerRegistry,
+    private readonly jobs: JobQueue,
+    private readonly clock: Clock,
+  ) {}
+
+  onModuleInit(): void {
+    this.jobs.register<WebhookProcessJobPayload>(WEBHOOK_PROCESS_JOB, {
+      handler: (payload, ctx) => this.process(payload, ctx),
+      onDead: (payload, ctx) => this.onDead(payload.eventRowId, ctx.error),
+    });
+  }
+
+  /**
+   * Stores verified events and their processing jobs in one transaction, so
+   * when this resolves each event is durable and will be processed; answer
+   * the provider only after it. Repeats are skipped, not errors.
+   */
+  async store(provider: string, events: readonly IncomingWebhookEvent[]): Promise<StoreResult> {
+    if (!provider) throw new Error('store needs a provider');
+    for (const e of events) {
+      if (typeof e.eventId !== 'string' || e.eventId === '')
+        throw new Error(`${provider} webhook event without an id`);
+      if (typeof e.type !== 'string' || e.type === '')
+        throw new Error(`${provider} webhook event without a type`);
+    }
+    if (events.length === 0) return { stored: 0, duplicates: 0 };
+
+    const now = this.clock.now();
+    const receivedAt = now.toISOString();
+    const stored = await this.db.transaction().execute(async (trx) => {
+      let count = 0;
+      for (const event of events) {
+        const id = newWebhookEventId(now);
+        const inserted = await this.repo.insertIfNew(trx, {
+          id,
+          provider,
+          event_id: event.eventId,
+          type: event.type,
+          payload: JSON.stringify(event.payload ?? null),
+          status: 'received',
+          attempts: 0,
+          last_error: null,
+          received_at: receivedAt,
+          processed_at: null,
+        });
+        if (!inserted) continue;
+        await this.jobs.enqueue<WebhookProcessJobPayload>(
+          WEBHOOK_PROCESS_JOB,
+          { eventRowId: id },
+          { trx },
+        );
+        count += 1;
+      }
+      return count;
+    });
+    return { stored, duplicates: events.length - stored };
+  }
+
+  /** Processes a stored event again (status back to `received`); undefined when unknown. */
+  replay(id: string): Promise<WebhookEventRow | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.repo.resetForReplay(trx, id);
+      if (!row) return undefined;
+      await this.jobs.enqueue<WebhookProcessJobPayload>(
+        WEBHOOK_PROCESS_JOB,
+        { eventRowId: id, replay: true },
+        { trx },
+      );
+      return row;
+    });
+  }
+
+  private async process(job: WebhookProcessJobPayload, ctx: JobContext): Promise<void> {
+    const row = await this.repo.findById(job.eventRowId);
+    if (!row) return; // deleted by retention since: nothing left to do
+    // Processed already: this job ran again after succeeding (a lost lease). A replay
+    // always runs, even when an earlier run, begun before it was asked for, ended first.
+    if (row.status === 'processed' && !job.replay) return;
+
+    const context: WebhookEventContext = {
+      eventRowId: row.id,
+      provider: row.provider,
+      eventId: row.event_id,
+      type: row.type,
+      receivedAt: new Date(row.received_at),
+      attempt: ctx.attempt,
+    };
+    const log = {
+      webhookEventId: row.id,
+      provider: row.provider,
+      type: row.type,
+      attempt: ctx.attempt,
+      jobId: ctx.jobId,
+    };
+    const handlers = this.registry.handlersFor(row.provider, row.type);
+    let current: string | undefined;
+    try {
+      const payload = JSON.parse(row.payload) as unknown;
+      for (const handler of handlers) {
+        current = handler.name;
+        await handler.handle(payload, context);
+      }
+    } catch (err) {
+      // The same safe text the job's own last_error gets.
+      await this.repo.markFailed(row.id, describeJobError(err));
+      this.logger.warn(
+        {
+          ...log,
+          handler: current,
+          err: err instanceof Error ? { type: err.name, message: err.message } : String(err),
+        },
+        'webhook event processing failed',
+      );
+      throw err;
+    }
+    await this.repo.markProcessed(row.id, this.clock.now());
+    this.logger.log({ ...log, handlers: handlers.length }, 'webhook event processed');
+  }
+
+  private async onDead(eventRowId: string, error: string): Promise<void> {
+    await this.repo.markDead(eventRowId, error);
+    this.logger.error(
+      { webhookEventId: eventRowId },
+      'webhook event is dead: its processing was given up',
+    );
+  }
+}

@@ -1,0 +1,60 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import type { AppConfig } from '../config/app.config';
+import { InjectConfig } from '../config/config.module';
+import { WebhookEventsRepository } from './webhook-events.repository';
+
+const EVERY_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Deletes processed webhook events older than `WEBHOOK_RETENTION_DAYS`, at
+ * start-up and hourly. Failed and dead events stay for operators; the
+ * retention (≥ 4 days) outlasts the providers' redeliveries, so dedupe holds.
+ */
+@Injectable()
+export class WebhookRetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(WebhookRetentionService.name);
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<number>;
+
+  constructor(
+    private readonly repo: WebhookEventsRepository,
+    private readonly clock: Clock,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.running = this.runOnce();
+    this.timer = setInterval(() => {
+      this.running = this.runOnce();
+    }, EVERY_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    // The database closes at shutdown too: let a sweep in flight finish first.
+    await this.running;
+  }
+
+  /** One sweep relative to the Clock; returns how many events were deleted. */
+  async runOnce(): Promise<number> {
+    const cutoff = new Date(
+      this.clock.now().getTime() - this.config.webhooks.retentionDays * DAY_MS,
+    );
+    try {
+      const deleted = await this.repo.deleteProcessedReceivedBefore(cutoff);
+      if (deleted > 0)
+        this.logger.log(
+          `deleted ${deleted} processed webhook events received before ${cutoff.toISOString()}`,
+        );
+      return deleted;
+    } catch (err) {
+      this.logger.warn(
+        `webhook retention failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return 0;
+    }
+  }
+}
