@@ -1,4 +1,4 @@
-import { startService } from './bootstrap';
+import { startService } from './bootstrap/start-service';
 import { readProcessEnv } from './config/config.module';
 
 startService(readProcessEnv(), { stdout: process.stdout, stderr: process.stderr })

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startService, StartResult } from '../src/bootstrap';
+import { startService, StartResult } from '../src/bootstrap/start-service';
 
 function capture(): { write(t: string): void; text(): string } {
   const chunks: string[] = [];

@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createApp } from './app.factory';
-import { AppConfig, ConfigError, loadAppConfig } from './config/app.config';
-import { describeDatabase } from './database/database.factory';
+import { createApp } from '../app.factory';
+import { AppConfig, ConfigError, loadAppConfig } from '../config/app.config';
+import { describeDatabase } from '../database/database.factory';
+import { SandboxLifecycleModule, startSandboxFor } from './sandbox-wiring';
 
 export interface Output {
   write(text: string): void;
@@ -48,10 +49,22 @@ export async function startService(
     );
   }
 
-  const app = await createApp(config);
+  const imports = [];
+  let sandboxUrls: string | undefined;
+  if (config.sandbox) {
+    const wired = await startSandboxFor(config);
+    config = wired.config;
+    imports.push(SandboxLifecycleModule.forRoot(wired.sandbox));
+    sandboxUrls = Object.entries(wired.sandbox.urls)
+      .map(([name, url]) => `${name} ${url}`)
+      .join(', ');
+  }
+
+  const app = await createApp(config, { imports });
   await app.listen({ host: config.http.host, port: config.http.port });
   const logger = new Logger('Switchboard');
   logger.log(startupSummary(config));
+  if (sandboxUrls) logger.log(`sandbox emulators: ${sandboxUrls} (no real provider is called)`);
   logger.log(
     `listening on ${config.http.host}:${config.http.port}; public URL ${config.http.publicBaseUrl}; docs at /docs`,
   );
