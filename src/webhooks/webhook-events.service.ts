@@ -3,7 +3,8 @@ import { AppError } from '../common/errors/app-error';
 import type { ProviderId } from '../config/app.config';
 import type { ListWebhookEventsDto } from './dto/list-webhook-events.dto';
 import { WebhookEventDto, WebhookEventListDto } from './dto/webhook-event.dto';
-import { decodeCursor, encodeCursor } from './webhook-events.cursor';
+import { decodeCursor, encodeCursor } from '../common/http/pagination';
+import { WEBHOOK_EVENT_ID_PATTERN } from './webhook-event-id';
 import { WebhookEventsRepository } from './webhook-events.repository';
 import { WebhookHandlerRegistry } from './webhook-handler.registry';
 import { WebhookInbox } from './webhook-inbox.service';
@@ -29,7 +30,9 @@ export class WebhookEventsService {
         message: `provider must be one of ${providers.join(', ')}`,
       });
     }
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const position =
+      query.cursor === undefined ? undefined : decodeCursor(query.cursor, WEBHOOK_EVENT_ID_PATTERN);
+    const after = position && { receivedAt: position.createdAt, id: position.id };
     if (query.cursor !== undefined && !after)
       problems.push({ field: 'cursor', message: 'cursor is not a valid page cursor' });
     if (problems.length > 0) throw AppError.validation(problems);
@@ -47,7 +50,7 @@ export class WebhookEventsService {
       data: page.map((row) => WebhookEventDto.from(row)),
       nextCursor:
         rows.length > limit && last
-          ? encodeCursor({ receivedAt: last.received_at, id: last.id })
+          ? encodeCursor({ createdAt: last.received_at, id: last.id })
           : null,
     };
   }

@@ -1,10 +1,10 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ListQueryDto } from '../../common/http/pagination';
 import { WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../webhook-events.repository';
 
 /** `GET /webhook-events` query; any other parameter is a 400 (the global pipe forbids them). */
-export class ListWebhookEventsDto {
+export class ListWebhookEventsDto extends ListQueryDto {
   @ApiPropertyOptional({
     example: 'stripe',
     description: 'stripe, twilio, sendgrid (or another provider with handlers)',
@@ -20,18 +20,4 @@ export class ListWebhookEventsDto {
     message: `status must be one of ${WEBHOOK_EVENT_STATUSES.join(', ')}`,
   })
   status?: WebhookEventStatus;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer from 1 to 100' })
-  @Min(1, { message: 'limit must be an integer from 1 to 100' })
-  @Max(100, { message: 'limit must be an integer from 1 to 100' })
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  cursor?: string;
 }
