@@ -3,14 +3,13 @@ import { AppError } from '../common/errors/app-error';
 import type { ProviderId } from '../config/app.config';
 import type { ListWebhookEventsDto } from './dto/list-webhook-events.dto';
 import { WebhookEventDto, WebhookEventListDto } from './dto/webhook-event.dto';
-import { decodeCursor, encodeCursor } from '../common/http/pagination';
+import { decodeCursor, DEFAULT_PAGE_LIMIT, encodeCursor } from '../common/http/pagination';
 import { WEBHOOK_EVENT_ID_PATTERN } from './webhook-event-id';
 import { WebhookEventsRepository } from './webhook-events.repository';
 import { WebhookHandlerRegistry } from './webhook-handler.registry';
 import { WebhookInbox } from './webhook-inbox.service';
 
 const BUILT_IN_PROVIDERS: readonly ProviderId[] = ['stripe', 'twilio', 'sendgrid'];
-const DEFAULT_LIMIT = 20;
 
 /** The operators' view of the inbox: `/webhook-events`. */
 @Injectable()
@@ -37,7 +36,7 @@ export class WebhookEventsService {
       problems.push({ field: 'cursor', message: 'cursor is not a valid page cursor' });
     if (problems.length > 0) throw AppError.validation(problems);
 
-    const limit = query.limit ?? DEFAULT_LIMIT;
+    const limit = query.limit ?? DEFAULT_PAGE_LIMIT;
     const rows = await this.repo.list({
       provider: query.provider,
       status: query.status,
