@@ -15,6 +15,7 @@ import { RedisThrottlerStorage } from './common/throttling/redis-throttler.stora
 import type { AppConfig } from './config/app.config';
 import { APP_CONFIG, AppConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { EmailModule } from './email/email.module';
 import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
@@ -49,6 +50,7 @@ export class AppModule {
         HealthModule,
         JobsModule,
         WebhooksModule,
+        EmailModule,
         ...(opts.imports ?? []),
       ],
       providers: [
