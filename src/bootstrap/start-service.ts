@@ -3,6 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../app.factory';
 import { AppConfig, ConfigError, loadAppConfig } from '../config/app.config';
 import { describeDatabase } from '../database/database.factory';
+import type { Sandbox } from '../sandbox/sandbox-cluster';
 import { SandboxLifecycleModule, startSandboxFor } from './sandbox-wiring';
 
 export interface Output {
@@ -10,7 +11,8 @@ export interface Output {
 }
 
 export type StartResult =
-  { ok: true; app: NestFastifyApplication; config: AppConfig } | { ok: false; exitCode: number };
+  | { ok: true; app: NestFastifyApplication; config: AppConfig; sandbox?: Sandbox }
+  | { ok: false; exitCode: number };
 
 /** What start-up logs: which providers, database and queue — never a secret. */
 export function startupSummary(config: AppConfig): string {
@@ -51,9 +53,11 @@ export async function startService(
 
   const imports = [];
   let sandboxUrls: string | undefined;
+  let sandbox: Sandbox | undefined;
   if (config.sandbox) {
     const wired = await startSandboxFor(config);
     config = wired.config;
+    sandbox = wired.sandbox;
     imports.push(SandboxLifecycleModule.forRoot(wired.sandbox));
     sandboxUrls = Object.entries(wired.sandbox.urls)
       .map(([name, url]) => `${name} ${url}`)
@@ -68,5 +72,5 @@ export async function startService(
   logger.log(
     `listening on ${config.http.host}:${config.http.port}; public URL ${config.http.publicBaseUrl}; docs at /docs`,
   );
-  return { ok: true, app, config };
+  return { ok: true, app, config, sandbox };
 }

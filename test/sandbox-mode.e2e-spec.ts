@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startService, type StartResult } from '../src/bootstrap/start-service';
+import { JobQueue } from '../src/jobs/job-queue';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * What a new user gets from `npm start` with nothing configured: the service
+ * with the built-in emulators in its own process, every provider enabled and
+ * the emulators' webhooks coming back to it.
+ */
+describe('Sandbox mode (npm start on a fresh machine)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-sandbox-'));
+  let result: StartResult;
+  let base: string;
+  let key: string;
+
+  beforeAll(async () => {
+    const out: string[] = [];
+    const port = await freePort();
+    result = await startService(
+      { NODE_ENV: 'development', PORT: String(port), DATABASE_URL: `sqlite:${join(dir, 'sb.db')}`, LOG_LEVEL: 'silent' },
+      { stdout: { write: (t) => void out.push(t) }, stderr: { write: (t) => void out.push(t) } },
+    );
+    if (!result.ok) throw new Error(out.join(''));
+    base = `http://127.0.0.1:${port}`;
+    key = /Development API key \(all scopes\): (\S+)/.exec(out.join(''))?.[1] ?? '';
+  });
+  afterAll(async () => {
+    if (result?.ok) await result.app.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Waits for the jobs and every emulator's webhooks to settle, twice (a webhook enqueues a job). */
+  async function settle(): Promise<void> {
+    if (!result.ok || !result.sandbox) throw new Error('no sandbox');
+    const jobs = result.app.get(JobQueue);
+    for (let i = 0; i < 3; i++) {
+      await jobs.whenIdle();
+      await Promise.all(Object.values(result.sandbox.servers).map((s) => s.whenDeliveriesIdle()));
+    }
+    await jobs.whenIdle();
+  }
+
+  const call = (method: string, path: string, body?: unknown) =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+
+  it('enables every provider against the in-process emulators', () => {
+    if (!result.ok) throw new Error('not started');
+    expect(result.config.sandbox).toBe(true);
+    for (const provider of ['stripe', 'twilio', 'sendgrid'] as const) {
+      expect(result.config[provider].enabled).toBe(true);
+      expect(result.config[provider].apiBaseUrl).toBe(result.sandbox?.urls[provider]);
+    }
+  });
+
+  it('sends an email and records its delivery from the signed Event Webhook', async () => {
+    const created = await call('POST', '/emails', { to: 'ada@example.com', subject: 'Hello', text: 'Hi Ada' });
+    expect(created.status).toBe(202);
+    const { id } = (await created.json()) as { id: string };
+    await settle();
+    const email = (await (await call('GET', `/emails/${id}`)).json()) as { status: string };
+    expect(email.status).toBe('delivered');
+  });
+});
