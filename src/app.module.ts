@@ -18,6 +18,7 @@ import { DatabaseModule } from './database/database.module';
 import { EmailModule } from './email/email.module';
 import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
+import { PaymentsModule } from './payments/payments.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface AppModuleOptions {
@@ -51,6 +52,7 @@ export class AppModule {
         JobsModule,
         WebhooksModule,
         EmailModule,
+        PaymentsModule,
         ...(opts.imports ?? []),
       ],
       providers: [
