@@ -31,7 +31,12 @@ describe('Sandbox mode (npm start on a fresh machine)', () => {
     const out: string[] = [];
     const port = await freePort();
     result = await startService(
-      { NODE_ENV: 'development', PORT: String(port), DATABASE_URL: `sqlite:${join(dir, 'sb.db')}`, LOG_LEVEL: 'silent' },
+      {
+        NODE_ENV: 'development',
+        PORT: String(port),
+        DATABASE_URL: `sqlite:${join(dir, 'sb.db')}`,
+        LOG_LEVEL: 'silent',
+      },
       { stdout: { write: (t) => void out.push(t) }, stderr: { write: (t) => void out.push(t) } },
     );
     if (!result.ok) throw new Error(out.join(''));
@@ -57,7 +62,10 @@ describe('Sandbox mode (npm start on a fresh machine)', () => {
   const call = (method: string, path: string, body?: unknown) =>
     fetch(`${base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
 
@@ -71,11 +79,37 @@ describe('Sandbox mode (npm start on a fresh machine)', () => {
   });
 
   it('sends an email and records its delivery from the signed Event Webhook', async () => {
-    const created = await call('POST', '/emails', { to: 'ada@example.com', subject: 'Hello', text: 'Hi Ada' });
+    const created = await call('POST', '/emails', {
+      to: 'ada@example.com',
+      subject: 'Hello',
+      text: 'Hi Ada',
+    });
     expect(created.status).toBe(202);
     const { id } = (await created.json()) as { id: string };
     await settle();
     const email = (await (await call('GET', `/emails/${id}`)).json()) as { status: string };
     expect(email.status).toBe('delivered');
+  });
+
+  it('takes a card payment and marks it succeeded from the signed Stripe webhook', async () => {
+    const created = await call('POST', '/payments', {
+      amount: 2500,
+      currency: 'EUR',
+      paymentMethod: 'pm_card_visa',
+      confirm: true,
+    });
+    expect(created.status).toBe(201);
+    const payment = (await created.json()) as {
+      id: string;
+      clientSecret: string;
+      currency: string;
+    };
+    expect(payment.clientSecret).toMatch(/^pi_.+_secret_/);
+    expect(payment.currency).toBe('eur');
+    await settle();
+    const read = (await (await call('GET', `/payments/${payment.id}`)).json()) as {
+      status: string;
+    };
+    expect(read.status).toBe('succeeded');
   });
 });
