@@ -10,6 +10,7 @@ import {
   type RecipientStatus,
 } from './email-status';
 import type { EmailEventsTable, EmailRecipientsTable, EmailsTable } from './email.tables';
+import { newestFirstPage } from '../database/newest-first';
 
 export type EmailRow = Selectable<EmailsTable>;
 export type EmailRecipientRow = Selectable<EmailRecipientsTable>;
@@ -83,20 +84,7 @@ export class EmailsRepository {
   list(filter: EmailsFilter): Promise<EmailRow[]> {
     let query = this.db.selectFrom('emails').selectAll();
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
-    const after = filter.after;
-    if (after) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('created_at', '<', after.createdAt),
-          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
-        ]),
-      );
-    }
-    return query
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(filter.limit + 1)
-      .execute();
+    return newestFirstPage(query, filter.after, filter.limit).execute();
   }
 
   async recipientsOf(ids: readonly string[]): Promise<EmailRecipientRow[]> {

@@ -9,6 +9,7 @@ import {
   type PaymentsTable,
   type RefundsTable,
 } from './payments.tables';
+import { newestFirstPage } from '../database/newest-first';
 
 export type PaymentRow = Selectable<PaymentsTable>;
 export type RefundRow = Selectable<RefundsTable>;
@@ -96,20 +97,7 @@ export class PaymentsRepository {
   }): Promise<PaymentRow[]> {
     let query = this.db.selectFrom('payments').selectAll().where('provider_id', 'is not', null);
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
-    const after = filter.after;
-    if (after) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('created_at', '<', after.createdAt),
-          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
-        ]),
-      );
-    }
-    return query
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(filter.limit + 1)
-      .execute();
+    return newestFirstPage(query, filter.after, filter.limit).execute();
   }
 
   /**
