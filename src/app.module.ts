@@ -19,6 +19,7 @@ import { EmailModule } from './email/email.module';
 import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
 import { PaymentsModule } from './payments/payments.module';
+import { SmsModule } from './sms/sms.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface AppModuleOptions {
@@ -53,6 +54,7 @@ export class AppModule {
         WebhooksModule,
         EmailModule,
         PaymentsModule,
+        SmsModule,
         ...(opts.imports ?? []),
       ],
       providers: [

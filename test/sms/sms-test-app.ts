@@ -1,0 +1,214 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { DestinationStream } from 'pino';
+import twilio from 'twilio';
+import { RateLimitModule } from '../../src/common/rate-limit/rate-limit.module';
+import { DATABASE } from '../../src/database/database.module';
+import type { Db } from '../../src/database/database.types';
+import { JobQueue } from '../../src/jobs/job-queue';
+import { JobQueueDriver } from '../../src/jobs/job-queue.driver';
+import { JobQueueOptions, JobQueueOptionsModule } from '../../src/jobs/job-queue.options';
+import { JobsModule } from '../../src/jobs/jobs.module';
+import { JobRandom } from '../../src/jobs/retry-policy';
+import { EmulatorServer } from '../../src/sandbox/core/emulator-server';
+import {
+  createTwilioEmulator,
+  TWILIO_VALID_FROM,
+  type TwilioEmulator,
+} from '../../src/sandbox/twilio/twilio.emulator';
+import { SmsModule } from '../../src/sms/sms.module';
+import { TwilioRetryWait } from '../../src/sms/twilio.client';
+import { WebhooksModule } from '../../src/webhooks/webhooks.module';
+import { bearer, KEYS, startTestApp, TestApp } from '../helpers/app';
+import type { TestDatabase } from '../helpers/databases';
+
+export const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
+export const AUTH_TOKEN = 'sms0'.repeat(8);
+export const FROM = TWILIO_VALID_FROM;
+export const TO = '+15551234567';
+export const WEBHOOK_PATH = '/webhooks/twilio';
+
+/** Quick retries, so failure paths finish within a test; a short timeout for the hang test. */
+export const SMS_TEST_ENV = {
+  TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+  TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+  TWILIO_FROM_NUMBER: FROM,
+  TWILIO_MAX_RPS: '10000',
+  JOB_MAX_ATTEMPTS: '4',
+  JOB_BACKOFF_BASE_MS: '1',
+  PROVIDER_MAX_RETRIES: '2',
+  PROVIDER_TIMEOUT_MS: '300',
+  LOG_LEVEL: process.env.SMS_TEST_LOG_LEVEL ?? 'silent',
+  RATE_LIMIT_PER_MINUTE: '100000',
+};
+
+/** The job drivers a suite runs on: local always, BullMQ when `TEST_REDIS_URL` is set. */
+export function queueTargets(): { driver: 'local' | 'bullmq'; env: Record<string, string> }[] {
+  const redis = process.env.TEST_REDIS_URL;
+  return [
+    { driver: 'local', env: {} },
+    ...(redis ? [{ driver: 'bullmq' as const, env: { REDIS_URL: redis } }] : []),
+  ];
+}
+
+/** A port that was free a moment ago: the app's URL must be known before it starts (PUBLIC_BASE_URL). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface TwilioSandbox {
+  server: EmulatorServer;
+  emulator: TwilioEmulator;
+  url: string;
+}
+
+/** The Twilio emulator on a fixed port, so it can be stopped and started again at the same URL. */
+export async function startTwilioSandbox(): Promise<TwilioSandbox> {
+  const emulator = createTwilioEmulator({
+    accountSid: ACCOUNT_SID,
+    authToken: AUTH_TOKEN,
+    // Long enough that the send job has stored the SID before the first callback.
+    callbackDelayMs: 25,
+  });
+  const server = new EmulatorServer(emulator, {
+    port: await freePort(),
+    delivery: { retryScheduleMs: [20, 20, 20], timeoutMs: 2000 },
+  });
+  const url = await server.start();
+  return { server, emulator, url };
+}
+
+export interface SmsTestApp extends TestApp {
+  db: Db;
+  jobs: JobQueue;
+  driver: JobQueueDriver;
+  publicUrl: string;
+  /** Every in-call retry wait the client asked for (resolved at once: nothing sleeps). */
+  waits: jest.SpyInstance<Promise<void>, [number]>;
+  post(body: unknown, headers?: Record<string, string>): ReturnType<TestApp['app']['inject']>;
+  get(url: string): ReturnType<TestApp['app']['inject']>;
+  /** Posts a form to the Twilio webhook, signed for `signedUrl` (default: the public URL) unless a signature is given. */
+  webhook(
+    params: Record<string, string>,
+    opts?: {
+      signedUrl?: string;
+      path?: string;
+      signature?: string;
+      headers?: Record<string, string>;
+    },
+  ): ReturnType<TestApp['app']['inject']>;
+}
+
+export interface SmsAppOptions {
+  database: TestDatabase;
+  twilioUrl: string;
+  env?: Record<string, string>;
+  /** Listen on this port (PUBLIC_BASE_URL points to it) so the emulator's callbacks reach the app. */
+  port?: number;
+  jobOptions?: Partial<JobQueueOptions>;
+  bullmqPrefix?: string;
+  logDestination?: DestinationStream;
+}
+
+export async function startSmsApp(opts: SmsAppOptions): Promise<SmsTestApp> {
+  const port = opts.port ?? (await freePort());
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const sut = await startTestApp({
+    env: {
+      DATABASE_URL: opts.database.url,
+      TWILIO_API_BASE_URL: opts.twilioUrl,
+      PUBLIC_BASE_URL: publicUrl,
+      ...SMS_TEST_ENV,
+      ...opts.env,
+    },
+    logDestination: opts.logDestination,
+    imports: [
+      JobsModule,
+      // Our own BullMQ queues (when REDIS_URL is set), so suites running at once never share jobs.
+      JobQueueOptionsModule.forRoot({
+        bullmqPrefix: opts.bullmqPrefix ?? `sb-sms-${randomBytes(4).toString('hex')}`,
+        shutdownTimeoutMs: 2000,
+        ...opts.jobOptions,
+      }),
+      WebhooksModule,
+      RateLimitModule,
+      SmsModule,
+    ],
+  });
+  await sut.app.listen({ host: '127.0.0.1', port });
+  // No jitter: a retry is due at once, so whenIdle() runs it instead of returning before it.
+  jest.spyOn(sut.app.get(JobRandom), 'next').mockReturnValue(0);
+  const waits = jest.spyOn(sut.app.get(TwilioRetryWait), 'wait').mockResolvedValue(undefined);
+  const inject = sut.app.inject.bind(sut.app);
+  return {
+    ...sut,
+    url: publicUrl,
+    publicUrl,
+    db: sut.app.get<Db>(DATABASE),
+    jobs: sut.app.get(JobQueue),
+    driver: sut.app.get(JobQueueDriver),
+    waits,
+    post: (body, headers = {}) =>
+      inject({
+        method: 'POST',
+        url: '/sms',
+        payload: JSON.stringify(body),
+        headers: { 'content-type': 'application/json', ...bearer(KEYS.sms), ...headers },
+      }),
+    get: (url) => inject({ method: 'GET', url, headers: bearer(KEYS.sms) }),
+    webhook: (params, o = {}) => {
+      const path = o.path ?? WEBHOOK_PATH;
+      const signature =
+        o.signature ??
+        twilio.getExpectedTwilioSignature(AUTH_TOKEN, o.signedUrl ?? `${publicUrl}${path}`, params);
+      return inject({
+        method: 'POST',
+        url: path,
+        payload: new URLSearchParams(params).toString(),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': signature,
+          ...o.headers,
+        },
+      });
+    },
+  };
+}
+
+/**
+ * Waits until no job is running or due. `whenIdle()` alone can return with a
+ * retry due (LocalJobQueue: an attempt that fails between the pass's claim and
+ * its idle check), so it is repeated until the table agrees, a bounded number of times.
+ */
+export async function idle(sut: SmsTestApp): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    await sut.jobs.whenIdle();
+    const busy = await sut.db
+      .selectFrom('jobs')
+      .select('id')
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'running'),
+          eb.and([
+            eb('status', 'in', ['queued', 'failed']),
+            eb('run_at', '<=', new Date().toISOString()),
+          ]),
+        ]),
+      )
+      .executeTakeFirst();
+    if (!busy) return;
+  }
+  throw new Error('the job queue did not become idle');
+}
+
+/** Waits for the emulator's callbacks to be delivered and for our jobs to have processed them. */
+export async function settle(sut: SmsTestApp, sandbox: TwilioSandbox): Promise<void> {
+  await idle(sut);
+  await sandbox.server.whenDeliveriesIdle();
+  await idle(sut);
+}
