@@ -112,4 +112,29 @@ describe('Sandbox mode (npm start on a fresh machine)', () => {
     };
     expect(read.status).toBe('succeeded');
   });
+
+  it('sends an SMS and follows its signed status callbacks to delivered', async () => {
+    const created = await call('POST', '/sms', { to: '+15551234567', body: 'Your code is 1234' });
+    expect(created.status).toBe(202);
+    const { id } = (await created.json()) as { id: string };
+    await settle();
+    const sms = (await (await call('GET', `/sms/${id}`)).json()) as {
+      status: string;
+      events: { status: string }[];
+    };
+    expect(sms.status).toBe('delivered');
+    expect(sms.events.map((e) => e.status)).toEqual(expect.arrayContaining(['sent', 'delivered']));
+  });
+
+  it("ends an SMS to one of Twilio's magic numbers failed with Twilio's code", async () => {
+    const created = await call('POST', '/sms', { to: '+15005550002', body: 'Hello' });
+    expect(created.status).toBe(202);
+    const { id } = (await created.json()) as { id: string };
+    await settle();
+    const sms = (await (await call('GET', `/sms/${id}`)).json()) as {
+      status: string;
+      errorCode: string;
+    };
+    expect(sms).toMatchObject({ status: 'failed', errorCode: '21612' });
+  });
 });
