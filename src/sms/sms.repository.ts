@@ -4,6 +4,7 @@ import { InjectDb } from '../database/database.module';
 import type { DatabaseSchema, Db } from '../database/database.types';
 import type { SmsEventsTable, SmsInboundMessagesTable, SmsMessagesTable } from './sms.tables';
 import { SmsStatus, statusesBelow } from './sms-status';
+import { newestFirstPage } from '../database/newest-first';
 
 export type SmsMessageRow = Selectable<SmsMessagesTable>;
 export type SmsEventRow = Selectable<SmsEventsTable>;
@@ -59,23 +60,9 @@ export class SmsRepository {
 
   /** Newest first; one row more than `limit`, so the caller knows whether a next page exists. */
   list(filter: SmsListFilter): Promise<SmsMessageRow[]> {
-    let query = this.db
-      .selectFrom('sms_messages')
-      .selectAll()
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(filter.limit + 1);
+    let query = this.db.selectFrom('sms_messages').selectAll();
     if (filter.status) query = query.where('status', '=', filter.status);
-    const after = filter.after;
-    if (after) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('created_at', '<', after.createdAt),
-          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
-        ]),
-      );
-    }
-    return query.execute();
+    return newestFirstPage(query, filter.after, filter.limit).execute();
   }
 
   /** Events of these messages, oldest first. */
