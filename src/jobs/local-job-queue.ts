@@ -21,7 +21,13 @@ export class LocalJobQueue extends JobQueueDriver {
     for (;;) {
       this.wantAll = true;
       const claimed = await this.schedulePass();
-      if (claimed === 0 && this.executor.runningCount() === 0) return;
+      if (claimed === 0 && this.executor.runningCount() === 0) {
+        // A pass that read the table just before an attempt recorded its retry
+        // claims nothing; idle only when the table agrees nothing is due.
+        const types = this.executor.registrations().map((r) => r.type);
+        const due = await this.repo.countClaimable(types, this.clock.now());
+        if (due === 0 && this.executor.runningCount() === 0) return;
+      }
       await this.executor.whenSettled();
     }
   }
