@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
-import { decodeCursor, DEFAULT_PAGE_LIMIT, encodeCursor } from '../common/http/pagination';
+import { cursorParam, DEFAULT_PAGE_LIMIT, pageOf } from '../common/http/pagination';
 import type { AppConfig } from '../config/app.config';
 import { InjectConfig } from '../config/config.module';
 import { InjectDb } from '../database/database.module';
@@ -189,30 +189,18 @@ export class EmailsService {
   }
 
   async list(query: ListEmailsDto): Promise<EmailListDto> {
-    const after =
-      query.cursor === undefined ? undefined : decodeCursor(query.cursor, EMAIL_ID_PATTERN);
-    if (query.cursor !== undefined && !after) {
-      throw AppError.validation([
-        { field: 'cursor', message: 'cursor is not a valid page cursor' },
-      ]);
-    }
+    const after = cursorParam(query.cursor, EMAIL_ID_PATTERN);
     const limit = query.limit ?? DEFAULT_PAGE_LIMIT;
     const rows = await this.repo.list({ status: query.status, limit, after });
-    const page = rows.slice(0, limit);
-    const ids = page.map((r) => r.id);
+    const ids = rows.slice(0, limit).map((r) => r.id);
     const [recipients, events] = await Promise.all([
       this.repo.recipientsOf(ids),
       this.repo.eventsOf(ids),
     ]);
     const recipientsBy = groupBy(recipients);
     const eventsBy = groupBy(events);
-    const last = page[page.length - 1];
-    return {
-      data: page.map((r) => toEmailDto(r, recipientsBy.get(r.id) ?? [], eventsBy.get(r.id) ?? [])),
-      nextCursor:
-        rows.length > limit && last
-          ? encodeCursor({ createdAt: last.created_at, id: last.id })
-          : null,
-    };
+    return pageOf(rows, limit, (page) =>
+      page.map((r) => toEmailDto(r, recipientsBy.get(r.id) ?? [], eventsBy.get(r.id) ?? [])),
+    );
   }
 }

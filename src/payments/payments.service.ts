@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
-import { decodeCursor, DEFAULT_PAGE_LIMIT, encodeCursor, Page } from '../common/http/pagination';
+import { cursorParam, DEFAULT_PAGE_LIMIT, Page, pageOf } from '../common/http/pagination';
 import type { CancelPaymentDto } from './dto/cancel-payment.dto';
 import type { CreatePaymentDto } from './dto/create-payment.dto';
 import type { CreateRefundDto } from './dto/create-refund.dto';
@@ -109,23 +109,10 @@ export class PaymentsService {
   }
 
   async list(query: ListPaymentsDto): Promise<Page<PaymentDto>> {
-    const after =
-      query.cursor === undefined ? undefined : decodeCursor(query.cursor, PAYMENT_ID_PATTERN);
-    if (query.cursor !== undefined && !after)
-      throw AppError.validation([
-        { field: 'cursor', message: 'cursor is not a valid page cursor' },
-      ]);
+    const after = cursorParam(query.cursor, PAYMENT_ID_PATTERN);
     const limit = query.limit ?? DEFAULT_PAGE_LIMIT;
     const rows = await this.repo.listPayments({ status: query.status, limit, after });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      data: page.map((row) => PaymentDto.from(row)),
-      nextCursor:
-        rows.length > limit && last
-          ? encodeCursor({ createdAt: last.created_at, id: last.id })
-          : null,
-    };
+    return pageOf(rows, limit, (page) => page.map((row) => PaymentDto.from(row)));
   }
 
   async refund(paymentId: string, dto: CreateRefundDto, scopeKey?: string): Promise<RefundDto> {

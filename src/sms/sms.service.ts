@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
-import { decodeCursor, encodeCursor, Page } from '../common/http/pagination';
+import { cursorParam, Page, pageOf } from '../common/http/pagination';
 import { maskPhone, maskString } from '../common/logging/mask';
 import { JobContext, JobQueue, RetryableJobError } from '../jobs/job-queue';
 import type { WebhookEventContext } from '../webhooks/webhook-handler.decorator';
@@ -110,28 +110,18 @@ export class SmsService implements OnModuleInit {
     limit: number;
     cursor?: string;
   }): Promise<Page<SmsMessageDto>> {
-    const after =
-      query.cursor === undefined ? undefined : decodeCursor(query.cursor, SMS_ID_PATTERN);
-    if (query.cursor !== undefined && !after) {
-      throw AppError.validation([{ field: 'cursor', message: 'cursor is malformed' }]);
-    }
+    const after = cursorParam(query.cursor, SMS_ID_PATTERN);
     const rows = await this.repo.list({ status: query.status, limit: query.limit, after });
-    const page = rows.slice(0, query.limit);
-    const events = await this.repo.eventsOf(page.map((r) => r.id));
+    const events = await this.repo.eventsOf(rows.slice(0, query.limit).map((r) => r.id));
     const byMessage = new Map<string, SmsEventRow[]>();
     for (const e of events) {
       const list = byMessage.get(e.message_id);
       if (list) list.push(e);
       else byMessage.set(e.message_id, [e]);
     }
-    const last = page[page.length - 1];
-    return {
-      data: page.map((r) => toDto(r, byMessage.get(r.id) ?? [])),
-      nextCursor:
-        rows.length > query.limit && last
-          ? encodeCursor({ createdAt: last.created_at, id: last.id })
-          : null,
-    };
+    return pageOf(rows, query.limit, (page) =>
+      page.map((r) => toDto(r, byMessage.get(r.id) ?? [])),
+    );
   }
 
   /**

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { AppError } from '../errors/app-error';
 
 /** A page of a list endpoint (CONTRACT §2: newest first, opaque cursor). */
 export interface Page<T> {
@@ -40,7 +41,9 @@ export interface CursorPosition {
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function encodeCursor(position: CursorPosition): string {
-  return Buffer.from(JSON.stringify([position.createdAt, position.id]), 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify([position.createdAt, position.id]), 'utf8').toString(
+    'base64url',
+  );
 }
 
 /** The position a cursor names; undefined when it is not one we issued for ids matching `idPattern`. */
@@ -58,4 +61,37 @@ export function decodeCursor(cursor: string, idPattern: RegExp): CursorPosition 
   const position = { createdAt, id };
   // Node's base64url decoder skips stray characters: accept only the canonical spelling.
   return encodeCursor(position) === cursor ? position : undefined;
+}
+
+/** The position of a `cursor` query parameter; 400 `validation_failed` when it is not one we issued. */
+export function cursorParam(
+  cursor: string | undefined,
+  idPattern: RegExp,
+): CursorPosition | undefined {
+  if (cursor === undefined) return undefined;
+  const position = decodeCursor(cursor, idPattern);
+  if (!position) {
+    throw AppError.validation([{ field: 'cursor', message: 'cursor is not a valid page cursor' }]);
+  }
+  return position;
+}
+
+/**
+ * A page from rows fetched with one extra row (see `newestFirstPage`): the
+ * extra row only says a next page exists; the cursor names the last row shown.
+ */
+export function pageOf<R extends { id: string; created_at: string }, T>(
+  rows: readonly R[],
+  limit: number,
+  toData: (page: R[]) => T[],
+): Page<T> {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    data: toData(page),
+    nextCursor:
+      rows.length > limit && last
+        ? encodeCursor({ createdAt: last.created_at, id: last.id })
+        : null,
+  };
 }
