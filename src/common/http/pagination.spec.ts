@@ -12,6 +12,8 @@ describe('cursor', () => {
     expect(decodeCursor('not a cursor', /^pay_/)).toBeUndefined();
     expect(decodeCursor(good, /^sms_/)).toBeUndefined();
     expect(decodeCursor(`${good}!`, /^pay_/)).toBeUndefined();
-    expect(decodeCursor(Buffer.from('["yesterday","pay_1"]').toString('base64url'), /^pay_/)).toBeUndefined();
+    expect(
+      decodeCursor(Buffer.from('["yesterday","pay_1"]').toString('base64url'), /^pay_/),
+    ).toBeUndefined();
   });
 });
