@@ -1,10 +1,6 @@
 import { Writable } from 'node:stream';
 import twilio from 'twilio';
-import { RateLimitModule } from '../../src/common/rate-limit/rate-limit.module';
-import { JobsModule } from '../../src/jobs/jobs.module';
 import { SmsController } from '../../src/sms/sms.controller';
-import { SmsModule } from '../../src/sms/sms.module';
-import { WebhooksModule } from '../../src/webhooks/webhooks.module';
 import { bearer, KEYS, startTestApp, TestApp } from '../helpers/app';
 import { createSqliteDatabase, describeEachDialect, TestDatabase } from '../helpers/databases';
 import {
@@ -257,7 +253,6 @@ describe(`${SmsController.name} configuration`, () => {
   const start = (env: Record<string, string>) =>
     startTestApp({
       env: { DATABASE_URL: database.url, ...env },
-      imports: [JobsModule, WebhooksModule, RateLimitModule, SmsModule],
     }).then((a) => (app = a));
 
   it('answers 503 provider_disabled on every SMS route when Twilio is not configured', async () => {

@@ -13,7 +13,6 @@ import { describeEachDialect, TestDatabase } from '../helpers/databases';
 import {
   AUTH_TOKEN,
   FROM,
-  idle,
   queueTargets,
   settle,
   SmsTestApp,
@@ -57,7 +56,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
         .where('payload', 'like', `%${id}%`)
         .executeTakeFirstOrThrow();
     /** A message Twilio has accepted (as the send job leaves it), whose callbacks we post ourselves. */
-    const acceptedFixture = async () => {
+    const acceptedFixture = async (providerId = `SM${randomBytes(16).toString('hex')}`) => {
       const now = new Date().toISOString();
       const row = {
         id: `sms_${'0'.repeat(10)}${randomBytes(8).toString('hex')}`,
@@ -65,7 +64,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
         from_number: FROM,
         body: 'fixture',
         status: 'sent' as const,
-        provider_id: `SM${randomBytes(16).toString('hex')}`,
+        provider_id: providerId,
         error_code: null,
         error_message: null,
         provider_error: null,
@@ -110,7 +109,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
         metadata: { order: '42' },
       });
 
-      await idle(sut);
+      await sut.jobs.whenIdle();
       const sent = await message(accepted.id);
       expect(['sent', 'delivered']).toContain(sent.status);
       expect(sent.providerId).toMatch(/^SM[0-9a-f]{32}$/);
@@ -157,7 +156,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
       ['+15005550009', 21614],
     ])("fails at once with Twilio's code when Twilio refuses %s", async (to, code) => {
       const accepted = await send({ to });
-      await idle(sut);
+      await sut.jobs.whenIdle();
 
       const failed = await message(accepted.id);
       expect(failed).toMatchObject({
@@ -245,7 +244,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
       await sandbox.server.stop();
       try {
         const accepted = await send();
-        await idle(sut);
+        await sut.jobs.whenIdle();
 
         const failed = await message(accepted.id);
         // JOB_MAX_ATTEMPTS=4 job attempts × (1 + PROVIDER_MAX_RETRIES=2) requests.
@@ -296,7 +295,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
           To: TO,
         });
         expect(res.statusCode).toBe(200);
-        await idle(sut);
+        await sut.jobs.whenIdle();
         expect(await message(id)).toMatchObject({ status: 'delivered' });
       }
       expect((await message(id)).events.map((e: { status: string }) => e.status)).toEqual([
@@ -312,7 +311,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
       expect(
         (await sut.webhook({ MessageSid: providerId, MessageStatus: 'canceled' })).statusCode,
       ).toBe(200);
-      await idle(sut);
+      await sut.jobs.whenIdle();
       expect(await message(id)).toMatchObject({
         status: 'failed',
         errorCode: null,
@@ -325,38 +324,19 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
       expect(
         (await sut.webhook({ MessageSid: providerId, MessageStatus: 'delivered' })).statusCode,
       ).toBe(200);
-      await idle(sut);
+      await sut.jobs.whenIdle();
       const [event] = (await webhookRows()).filter((r) => r.event_id === `${providerId}:delivered`);
       // JOB_MAX_ATTEMPTS=4, retried at once in tests: dead, for an operator to see.
       expect(event).toMatchObject({ status: 'dead', attempts: 4 });
 
-      const now = new Date().toISOString();
-      const id = `sms_${'0'.repeat(10)}${randomBytes(8).toString('hex')}`;
-      await sut.db
-        .insertInto('sms_messages')
-        .values({
-          id,
-          to_number: TO,
-          from_number: FROM,
-          body: 'late',
-          status: 'sent',
-          provider_id: providerId,
-          error_code: null,
-          error_message: null,
-          provider_error: null,
-          attempts: 1,
-          metadata: '{}',
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
+      const { id } = await acceptedFixture(providerId);
       const replay = await sut.app.inject({
         method: 'POST',
         url: `/webhook-events/${event.id}/replay`,
         headers: { authorization: `Bearer ${KEYS.admin}` },
       });
       expect(replay.statusCode).toBe(202);
-      await idle(sut);
+      await sut.jobs.whenIdle();
       expect(await message(id)).toMatchObject({ status: 'delivered' });
     });
 
@@ -378,7 +358,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
         });
         expect(res.statusCode).toBe(200);
       }
-      await idle(sut);
+      await sut.jobs.whenIdle();
 
       const after = await message(accepted.id);
       expect(after.events).toHaveLength(events.length + 2);
@@ -433,13 +413,13 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
         expect(res.statusCode).toBe(400);
         expect(res.json()).toMatchObject({ statusCode: 400, code: 'invalid_signature' });
       }
-      await idle(sut);
+      await sut.jobs.whenIdle();
       expect((await webhookRows()).length).toBe(rowsBefore);
       expect(await message(id)).toEqual(before);
 
       // The same request, signed for the public URL, is accepted.
       expect((await sut.webhook(params)).statusCode).toBe(200);
-      await idle(sut);
+      await sut.jobs.whenIdle();
       expect(await message(id)).toMatchObject({ status: 'delivered' });
     });
 
@@ -479,7 +459,7 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
       expect(repeat.statusCode).toBe(200);
       expect(repeat.headers['content-type']).toBe('text/xml');
       expect(repeat.body).toBe('<Response/>');
-      await idle(sut);
+      await sut.jobs.whenIdle();
       expect(
         await sut.db
           .selectFrom('sms_inbound_messages')

@@ -2,13 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { DestinationStream } from 'pino';
 import twilio from 'twilio';
-import { RateLimitModule } from '../../src/common/rate-limit/rate-limit.module';
 import { DATABASE } from '../../src/database/database.module';
 import type { Db } from '../../src/database/database.types';
 import { JobQueue } from '../../src/jobs/job-queue';
 import { JobQueueDriver } from '../../src/jobs/job-queue.driver';
 import { JobQueueOptions, JobQueueOptionsModule } from '../../src/jobs/job-queue.options';
-import { JobsModule } from '../../src/jobs/jobs.module';
 import { JobRandom } from '../../src/jobs/retry-policy';
 import { EmulatorServer } from '../../src/sandbox/core/emulator-server';
 import {
@@ -16,9 +14,7 @@ import {
   TWILIO_VALID_FROM,
   type TwilioEmulator,
 } from '../../src/sandbox/twilio/twilio.emulator';
-import { SmsModule } from '../../src/sms/sms.module';
 import { TwilioRetryWait } from '../../src/sms/twilio.client';
-import { WebhooksModule } from '../../src/webhooks/webhooks.module';
 import { bearer, KEYS, startTestApp, TestApp } from '../helpers/app';
 import type { TestDatabase } from '../helpers/databases';
 
@@ -128,16 +124,12 @@ export async function startSmsApp(opts: SmsAppOptions): Promise<SmsTestApp> {
     },
     logDestination: opts.logDestination,
     imports: [
-      JobsModule,
       // Our own BullMQ queues (when REDIS_URL is set), so suites running at once never share jobs.
       JobQueueOptionsModule.forRoot({
         bullmqPrefix: opts.bullmqPrefix ?? `sb-sms-${randomBytes(4).toString('hex')}`,
         shutdownTimeoutMs: 2000,
         ...opts.jobOptions,
       }),
-      WebhooksModule,
-      RateLimitModule,
-      SmsModule,
     ],
   });
   await sut.app.listen({ host: '127.0.0.1', port });
@@ -180,35 +172,9 @@ export async function startSmsApp(opts: SmsAppOptions): Promise<SmsTestApp> {
   };
 }
 
-/**
- * Waits until no job is running or due. `whenIdle()` alone can return with a
- * retry due (LocalJobQueue: an attempt that fails between the pass's claim and
- * its idle check), so it is repeated until the table agrees, a bounded number of times.
- */
-export async function idle(sut: SmsTestApp): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    await sut.jobs.whenIdle();
-    const busy = await sut.db
-      .selectFrom('jobs')
-      .select('id')
-      .where((eb) =>
-        eb.or([
-          eb('status', '=', 'running'),
-          eb.and([
-            eb('status', 'in', ['queued', 'failed']),
-            eb('run_at', '<=', new Date().toISOString()),
-          ]),
-        ]),
-      )
-      .executeTakeFirst();
-    if (!busy) return;
-  }
-  throw new Error('the job queue did not become idle');
-}
-
 /** Waits for the emulator's callbacks to be delivered and for our jobs to have processed them. */
 export async function settle(sut: SmsTestApp, sandbox: TwilioSandbox): Promise<void> {
-  await idle(sut);
+  await sut.jobs.whenIdle();
   await sandbox.server.whenDeliveriesIdle();
-  await idle(sut);
+  await sut.jobs.whenIdle();
 }
