@@ -10,8 +10,10 @@
  *                `delivered` (its three status callbacks verified, stored and
  *                processed) when the callbacks come to the service, `sent` when
  *                they go to a stub (the send path alone)
- * for the local job driver and (with BENCH_REDIS_URL) BullMQ. Bounded: N
- * messages, and each phase gives up after BENCH_TIMEOUT_MS.
+ *   CPU/msg      the service's CPU time (user + system) per message over that span
+ * for the local job driver and (with BENCH_REDIS_URL) BullMQ, on SQLite and
+ * (with BENCH_DATABASE_URL, a fresh database per run) PostgreSQL. Bounded: N
+ * messages, and each phase gives up after BENCH_TIMEOUT_MS. See bench/README.md.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,10 +28,10 @@ import { createTwilioEmulator, TWILIO_VALID_FROM } from '../../src/sandbox/twili
 import { Client } from 'pg';
 import type { BenchReply, BenchRequest } from './app';
 
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 5000);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
-const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 120_000);
+const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 90_000);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn';
 const REDIS_URL = process.env.BENCH_REDIS_URL;
 const POSTGRES_URL = process.env.BENCH_DATABASE_URL;
@@ -59,6 +61,8 @@ interface Result {
   /** Service CPU time per message, from the first POST until every message settled (µs). */
   cpuPerMessageUs: number | null;
   errors: number;
+  /** Messages the emulator created beyond one per accepted message (a send repeated). */
+  sentTwice: number;
   note?: string;
 }
 
@@ -375,6 +379,7 @@ async function run(scenario: Scenario): Promise<Result> {
       p99Ms: Math.round(percentile(sorted, 99) * 10) / 10,
       cpuPerMessageUs: settled ? Math.round((counts.cpuMicros - cpuBefore) / accepted) : null,
       errors,
+      sentTwice: emulator.created() - before - accepted,
       note: settled ? undefined : `not settled: ${JSON.stringify(counts)}`,
     };
   } finally {
