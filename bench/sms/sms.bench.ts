@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { EmulatorServer } from '../../src/sandbox/core/emulator-server';
 import type { EmulatorDefinition } from '../../src/sandbox/core/types';
 import { createTwilioEmulator, TWILIO_VALID_FROM } from '../../src/sandbox/twilio/twilio.emulator';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import type { BenchReply, BenchRequest } from './app';
 
@@ -300,6 +301,22 @@ async function createDatabase(
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
+/** Removes this run's BullMQ queues from Redis. */
+async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  await redis.connect();
+  try {
+    for (let cursor = '0'; ;) {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+  } finally {
+    await redis.quit();
+  }
+}
+
 async function run(scenario: Scenario): Promise<Result> {
   const database = await createDatabase(scenario.env.DATABASE_URL);
   const emulator = countingEmulator();
@@ -312,6 +329,7 @@ async function run(scenario: Scenario): Promise<Result> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const sink = scenario.callbacks === 'sink' ? await startSink() : undefined;
+  const bullmqPrefix = `switchboard-bench-${randomBytes(4).toString('hex')}`;
   const finalStatus = sink ? 'sent' : 'delivered';
   const service = await ServiceProcess.start({
     // Production insists on an https:// public URL; loopback has no TLS, so the defaults of development.
@@ -329,7 +347,7 @@ async function run(scenario: Scenario): Promise<Result> {
     TWILIO_FROM_NUMBER: TWILIO_VALID_FROM,
     TWILIO_API_BASE_URL: twilioUrl,
     TWILIO_MAX_RPS: process.env.BENCH_TWILIO_MAX_RPS ?? '100000',
-    BENCH_BULLMQ_PREFIX: `switchboard-bench-${randomBytes(4).toString('hex')}`,
+    BENCH_BULLMQ_PREFIX: bullmqPrefix,
     ...scenario.env,
     DATABASE_URL: database.url,
   });
@@ -387,6 +405,7 @@ async function run(scenario: Scenario): Promise<Result> {
     await server.stop();
     await sink?.close();
     await database.drop();
+    if (scenario.env.REDIS_URL) await deleteKeys(scenario.env.REDIS_URL, `${bullmqPrefix}:*`);
   }
 }
 

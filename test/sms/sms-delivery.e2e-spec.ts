@@ -13,6 +13,7 @@ import { describeEachDialect, TestDatabase } from '../helpers/databases';
 import {
   AUTH_TOKEN,
   FROM,
+  nextJobEvent,
   queueTargets,
   settle,
   SmsTestApp,
@@ -321,22 +322,24 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
 
     it('keeps a callback for a SID it does not know yet, retries it, and applies it on replay', async () => {
       const providerId = `SM${randomBytes(16).toString('hex')}`;
+      const dead = nextJobEvent(sut, 'webhook.process', 'dead');
       expect(
         (await sut.webhook({ MessageSid: providerId, MessageStatus: 'delivered' })).statusCode,
       ).toBe(200);
-      await sut.jobs.whenIdle();
+      await dead;
       const [event] = (await webhookRows()).filter((r) => r.event_id === `${providerId}:delivered`);
       // JOB_MAX_ATTEMPTS=4, retried at once in tests: dead, for an operator to see.
       expect(event).toMatchObject({ status: 'dead', attempts: 4 });
 
       const { id } = await acceptedFixture(providerId);
+      const processed = nextJobEvent(sut, 'webhook.process', 'done');
       const replay = await sut.app.inject({
         method: 'POST',
         url: `/webhook-events/${event.id}/replay`,
         headers: { authorization: `Bearer ${KEYS.admin}` },
       });
       expect(replay.statusCode).toBe(202);
-      await sut.jobs.whenIdle();
+      await processed;
       expect(await message(id)).toMatchObject({ status: 'delivered' });
     });
 

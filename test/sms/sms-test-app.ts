@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino';
 import twilio from 'twilio';
 import { DATABASE } from '../../src/database/database.module';
 import type { Db } from '../../src/database/database.types';
-import { JobQueue } from '../../src/jobs/job-queue';
+import { JobEvent, JobQueue } from '../../src/jobs/job-queue';
 import { JobQueueDriver } from '../../src/jobs/job-queue.driver';
 import { JobQueueOptions, JobQueueOptionsModule } from '../../src/jobs/job-queue.options';
 import { JobRandom } from '../../src/jobs/retry-policy';
@@ -73,7 +73,8 @@ export async function startTwilioSandbox(): Promise<TwilioSandbox> {
   });
   const server = new EmulatorServer(emulator, {
     port: await freePort(),
-    delivery: { retryScheduleMs: [20, 20, 20], timeoutMs: 2000 },
+    // Quick redeliveries, and a timeout no loaded CI machine reaches: a callback is never given up.
+    delivery: { retryScheduleMs: [20, 100, 500], timeoutMs: 10_000 },
   });
   const url = await server.start();
   return { server, emulator, url };
@@ -172,9 +173,32 @@ export async function startSmsApp(opts: SmsAppOptions): Promise<SmsTestApp> {
   };
 }
 
-/** Waits for the emulator's callbacks to be delivered and for our jobs to have processed them. */
+/**
+ * Waits for the emulator's callbacks to be delivered and for our jobs to have
+ * processed them. Twice: a callback can only be awaited once the message
+ * exists at the emulator, and on a loaded machine the first idle check has
+ * been seen to come back before a retried send had reached it.
+ */
 export async function settle(sut: SmsTestApp, sandbox: TwilioSandbox): Promise<void> {
-  await sut.jobs.whenIdle();
-  await sandbox.server.whenDeliveriesIdle();
-  await sut.jobs.whenIdle();
+  for (let round = 0; round < 2; round++) {
+    await sut.jobs.whenIdle();
+    await sandbox.server.whenDeliveriesIdle();
+    await sut.jobs.whenIdle();
+  }
+}
+
+/** Resolves at the next job event of `type` matching `kind` (the queue reports every attempt). */
+export function nextJobEvent(
+  sut: SmsTestApp,
+  type: string,
+  kind: JobEvent['kind'],
+): Promise<JobEvent> {
+  return new Promise((resolve) => {
+    const off = sut.driver.subscribe((event) => {
+      if (event.type === type && event.kind === kind) {
+        off();
+        resolve(event);
+      }
+    });
+  });
 }
