@@ -1,5 +1,12 @@
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  type MigrationProvider,
+  type SqliteDatabase as KyselySqliteDatabase,
+} from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Pool, types as pgTypes } from 'pg';
@@ -38,7 +45,9 @@ export function openDatabase(url: string, opts: { poolSize?: number } = {}): Dat
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     return {
-      db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      db: new Kysely<DatabaseSchema>({
+        dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+      }),
       dialect: 'sqlite',
       describe: describeDatabase(url),
     };
@@ -50,6 +59,40 @@ export function openDatabase(url: string, opts: { poolSize?: number } = {}): Dat
     db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }),
     dialect: 'postgres',
     describe: describeDatabase(url),
+  };
+}
+
+/** Prepared statements kept per connection; our queries are a few dozen distinct texts. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely prepares every query anew; better-sqlite3 statements can be reused,
+ * and preparing costs about as much as running a small query. Statements are
+ * kept by SQL text, least recently used dropped first. Safe because Kysely
+ * runs one query at a time on the single connection (a statement is never
+ * reused while another use of it is still iterating).
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): KyselySqliteDatabase {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => {
+      cache.clear();
+      sqlite.close();
+    },
+    prepare: (text: string) => {
+      let statement = cache.get(text);
+      if (statement) {
+        cache.delete(text);
+      } else {
+        statement = sqlite.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) {
+          const oldest = cache.keys().next();
+          if (!oldest.done) cache.delete(oldest.value);
+        }
+      }
+      cache.set(text, statement);
+      return statement;
+    },
   };
 }
 

@@ -19,6 +19,7 @@ import {
   type EmailRecipientRow,
   type EmailRow,
 } from './emails.repository';
+import { inTransaction } from '../database/transaction';
 
 type Problem = { field: string; message: string };
 
@@ -170,7 +171,7 @@ export class EmailsService {
     );
     recipients.forEach((r, i) => (r.position = i));
 
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       await this.repo.insert(trx, row, recipients);
       await this.jobs.enqueue<EmailSendJobPayload>(EMAIL_SEND_JOB, { emailId: id }, { trx });
     });

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Clock } from '../common/clock';
 import type { AppConfig } from '../config/app.config';
+import { afterCommit } from '../database/transaction';
 import { newJobId } from './job-id';
 import { JobExecutor } from './job-executor';
 import {
@@ -19,7 +20,8 @@ import type { JobRandom } from './retry-policy';
 export const JOB_TYPE_PATTERN = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 
 /**
- * After a transactional enqueue we cannot see the commit, so we look for the
+ * After a transactional enqueue in a transaction not opened by `inTransaction`
+ * we cannot see the commit, so we look for the
  * row a few times (on SQLite the first look simply waits for the transaction,
  * which holds the only connection); a row found later is the poller's or the
  * sweeper's.
@@ -98,8 +100,9 @@ export abstract class JobQueueDriver extends JobQueue {
       updated_at: iso,
     };
     await this.repo.insert(row, options.trx);
-    if (options.trx) this.dispatchAfterCommit(row, 0);
-    else this.track(this.dispatch([row]));
+    if (!options.trx) this.track(this.dispatch([row]));
+    else if (!afterCommit(options.trx, () => this.track(this.dispatch([row]))))
+      this.dispatchAfterCommit(row, 0);
     return row.id;
   }
 

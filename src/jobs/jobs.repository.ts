@@ -33,13 +33,28 @@ type Eb = ExpressionBuilder<DatabaseSchema, 'jobs'>;
 /**
  * A job may be claimed when it is due, or when it is `running` but its lease
  * has run out: the process running it died (a live one renews its lease).
+ * Written with one equality on `status` per branch so each branch is an index
+ * range (`status IN (...)` makes SQLite walk every row of those statuses).
  */
 function claimable(eb: Eb, nowIso: string) {
   return eb.or([
-    eb.and([eb('status', 'in', ['queued', 'failed']), eb('run_at', '<=', nowIso)]),
+    eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', nowIso)]),
+    eb.and([eb('status', '=', 'failed'), eb('run_at', '<=', nowIso)]),
     eb.and([eb('status', '=', 'running'), eb('locked_until', '<=', nowIso)]),
   ]);
 }
+
+function compareDue(x: Pick<JobRow, 'run_at' | 'id'>, y: Pick<JobRow, 'run_at' | 'id'>): number {
+  if (x.run_at !== y.run_at) return x.run_at < y.run_at ? -1 : 1;
+  return x.id < y.id ? -1 : x.id > y.id ? 1 : 0;
+}
+
+/** Each way a job becomes claimable: its status, and the column that says since when. */
+const CLAIM_BRANCHES = [
+  ['queued', 'run_at'],
+  ['failed', 'run_at'],
+  ['running', 'locked_until'],
+] as const;
 
 /**
  * The `jobs` table: the source of truth of both drivers. Every transition out
@@ -74,53 +89,28 @@ export class JobsRepository {
   }
 
   /**
-   * Claims up to `limit` claimable jobs of `type`, atomically: PostgreSQL
-   * skips rows another instance is claiming (`FOR UPDATE SKIP LOCKED`); SQLite
-   * runs the whole statement under its single writer lock.
+   * Claims up to `limit` claimable jobs of `type`, oldest `run_at` first,
+   * atomically: PostgreSQL skips rows another instance is claiming (`FOR
+   * UPDATE SKIP LOCKED`); SQLite runs the statement under its single writer
+   * lock. Each status is its own `LIMIT`ed range of the `jobs_claim` index
+   * (type, status, run_at, id), so the cost does not grow with the backlog;
+   * the union of at most 3 × `limit` rows is then ordered and cut.
    */
   async claimDue(type: string, limit: number, now: Date, leaseUntil: Date): Promise<JobRow[]> {
     const nowIso = now.toISOString();
-    const set = {
-      status: 'running' as const,
-      locked_until: leaseUntil.toISOString(),
-      updated_at: nowIso,
-    };
-    if (this.dialect === 'postgres') {
-      return this.db
-        .with('picked', (db) =>
-          db
-            .selectFrom('jobs')
-            .select('id')
-            .where('type', '=', type)
-            .where((eb) => claimable(eb, nowIso))
-            .orderBy('run_at')
-            .orderBy('id')
-            .limit(limit)
-            .forUpdate()
-            .skipLocked(),
-        )
-        .updateTable('jobs')
-        .from('picked')
-        .set((eb) => ({ ...set, attempts: eb(eb.ref('jobs.attempts'), '+', 1) }))
-        .whereRef('jobs.id', '=', 'picked.id')
-        .returningAll('jobs')
-        .execute();
-    }
-    return this.db
-      .updateTable('jobs')
-      .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('jobs')
-          .select('id')
-          .where('type', '=', type)
-          .where((inner) => claimable(inner, nowIso))
-          .orderBy('run_at')
-          .orderBy('id')
-          .limit(limit),
-      )
-      .returningAll()
-      .execute();
+    const lock = this.dialect === 'postgres' ? sql` FOR UPDATE SKIP LOCKED` : sql``;
+    const branches = CLAIM_BRANCHES.map(
+      ([status, since], i) =>
+        sql`SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE type = ${type} AND status = ${status} AND ${sql.ref(since)} <= ${nowIso} ORDER BY run_at, id LIMIT ${limit}${lock}) AS ${sql.raw(`b${i}`)}`,
+    );
+    const due = sql`SELECT id FROM (${sql.join(branches, sql` UNION ALL `)}) AS due ORDER BY run_at, id LIMIT ${limit}`;
+    const query =
+      this.dialect === 'postgres'
+        ? sql<JobRow>`WITH picked AS (${due}) UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, locked_until = ${leaseUntil.toISOString()}, updated_at = ${nowIso} FROM picked WHERE jobs.id = picked.id RETURNING jobs.*`
+        : sql<JobRow>`UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = ${leaseUntil.toISOString()}, updated_at = ${nowIso} WHERE id IN (${due}) RETURNING *`;
+    const { rows } = await query.execute(this.db);
+    // RETURNING follows the table, not the subquery: start the oldest first.
+    return rows.sort((x, y) => compareDue(x, y));
   }
 
   /**
@@ -227,7 +217,8 @@ export class JobsRepository {
       .select(['id', 'type', 'attempts', 'run_at'])
       .where((eb) =>
         eb.or([
-          eb.and([eb('status', 'in', ['queued', 'failed']), eb('run_at', '<=', dueBefore)]),
+          eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', dueBefore)]),
+          eb.and([eb('status', '=', 'failed'), eb('run_at', '<=', dueBefore)]),
           eb.and([eb('status', '=', 'running'), eb('locked_until', '<=', nowIso)]),
         ]),
       )

@@ -5,6 +5,7 @@ import type { DatabaseSchema, Db } from '../database/database.types';
 import type { SmsEventsTable, SmsInboundMessagesTable, SmsMessagesTable } from './sms.tables';
 import { SmsStatus, statusesBelow } from './sms-status';
 import { newestFirstPage } from '../database/newest-first';
+import { inTransaction } from '../database/transaction';
 
 export type SmsMessageRow = Selectable<SmsMessagesTable>;
 export type SmsEventRow = Selectable<SmsEventsTable>;
@@ -36,7 +37,7 @@ export class SmsRepository {
   constructor(@InjectDb() private readonly db: Db) {}
 
   transaction<T>(fn: (trx: Transaction<DatabaseSchema>) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(fn);
+    return inTransaction(this.db, fn);
   }
 
   async insert(trx: Executor, row: SmsMessageRow): Promise<void> {

@@ -8,6 +8,7 @@ import { newWebhookEventId } from './webhook-event-id';
 import type { WebhookEventContext } from './webhook-handler.decorator';
 import { WebhookHandlerRegistry } from './webhook-handler.registry';
 import { WebhookEventRow, WebhookEventsRepository } from './webhook-events.repository';
+import { inTransaction } from '../database/transaction';
 
 /** The job that processes one stored event. */
 export const WEBHOOK_PROCESS_JOB = 'webhook.process';
@@ -75,7 +76,7 @@ export class WebhookInbox implements OnModuleInit {
 
     const now = this.clock.now();
     const receivedAt = now.toISOString();
-    const stored = await this.db.transaction().execute(async (trx) => {
+    const stored = await inTransaction(this.db, async (trx) => {
       let count = 0;
       for (const event of events) {
         const id = newWebhookEventId(now);
@@ -106,7 +107,7 @@ export class WebhookInbox implements OnModuleInit {
 
   /** Processes a stored event again (status back to `received`); undefined when unknown. */
   replay(id: string): Promise<WebhookEventRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       const row = await this.repo.resetForReplay(trx, id);
       if (!row) return undefined;
       await this.jobs.enqueue<WebhookProcessJobPayload>(

@@ -3,6 +3,7 @@ import * as foundation from './001-foundation';
 import * as payments from './002-payments';
 import * as sms from './003-sms';
 import * as email from './004-email';
+import * as jobsClaimIndex from './005-jobs-claim-index';
 
 /**
  * Every migration, in order. Listed in code rather than read from a folder so
@@ -13,4 +14,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '002-payments': payments,
   '003-sms': sms,
   '004-email': email,
+  '005-jobs-claim-index': jobsClaimIndex,
 };
