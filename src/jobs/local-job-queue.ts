@@ -19,6 +19,11 @@ export class LocalJobQueue extends JobQueueDriver {
 
   async whenIdle(): Promise<void> {
     for (;;) {
+      if (!this.started || this.stopping) {
+        // Nothing will be claimed here any more: only what already runs can still finish.
+        await this.executor.whenSettled();
+        return;
+      }
       this.wantAll = true;
       const claimed = await this.schedulePass();
       if (claimed === 0 && this.executor.runningCount() === 0) {

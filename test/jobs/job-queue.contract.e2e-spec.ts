@@ -453,6 +453,22 @@ for (const target of driverTargets()) {
         expect(await h.queue.get(id)).toMatchObject({ status: 'done', attempts: 1 });
       });
 
+      it('answers whenIdle at once when stopped, leaving due jobs for the next runner', async () => {
+        const type = newType('stopped');
+        const ran: unknown[] = [];
+        h.queue.register(type, { handler: (p) => Promise.resolve(void ran.push(p)) });
+        await h.queue.stop();
+        const id = await h.queue.enqueue(type, { waits: true });
+
+        await h.queue.whenIdle();
+        expect(ran).toEqual([]);
+        expect(await h.queue.get(id)).toMatchObject({ status: 'queued', attempts: 0 });
+        await h.restart();
+        h.queue.register(type, { handler: (p) => Promise.resolve(void ran.push(p)) });
+        await h.queue.whenIdle();
+        expect(ran).toEqual([{ waits: true }]);
+      });
+
       it('runs, after a restart, a job stored while no runner was up (a crash right after the commit)', async () => {
         const type = newType('outbox');
         await h.queue.stop();
