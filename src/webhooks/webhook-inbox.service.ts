@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { InjectDb } from '../database/database.module';
-import type { Db } from '../database/database.types';
+import type { Transaction } from 'kysely';
+import type { DatabaseSchema, Db } from '../database/database.types';
 import { describeJobError } from '../jobs/job-executor';
 import { JobContext, JobQueue } from '../jobs/job-queue';
 import { newWebhookEventId } from './webhook-event-id';
@@ -35,6 +36,20 @@ export interface StoreResult {
   duplicates: number;
 }
 
+/** The most `store` calls written in one transaction. */
+const MAX_GROUP = 64;
+
+interface WaitingStore {
+  provider: string;
+  events: readonly IncomingWebhookEvent[];
+  resolve(result: StoreResult): void;
+  reject(err: unknown): void;
+}
+
+function resultOf(call: WaitingStore, stored: number): StoreResult {
+  return { stored, duplicates: call.events.length - stored };
+}
+
 /**
  * The provider-independent webhook inbox: stores verified events once per
  * (provider, event id) together with their processing job, then dispatches
@@ -43,6 +58,9 @@ export interface StoreResult {
 @Injectable()
 export class WebhookInbox implements OnModuleInit {
   private readonly logger = new Logger(WebhookInbox.name);
+  /** Calls of {@link store} waiting for the next transaction. */
+  private readonly waiting: WaitingStore[] = [];
+  private writing = false;
 
   constructor(
     @InjectDb() private readonly db: Db,
@@ -63,6 +81,12 @@ export class WebhookInbox implements OnModuleInit {
    * Stores verified events and their processing jobs in one transaction, so
    * when this resolves each event is durable and will be processed; answer
    * the provider only after it. Repeats are skipped, not errors.
+   *
+   * Group commit: calls that arrive while a transaction is being written wait
+   * and are written together in the next one (at most {@link MAX_GROUP}
+   * calls), each resolved only once that transaction has committed. If a
+   * group's transaction fails, its calls are written one by one so that one
+   * bad call cannot fail the others.
    */
   async store(provider: string, events: readonly IncomingWebhookEvent[]): Promise<StoreResult> {
     if (!provider) throw new Error('store needs a provider');
@@ -73,36 +97,75 @@ export class WebhookInbox implements OnModuleInit {
         throw new Error(`${provider} webhook event without a type`);
     }
     if (events.length === 0) return { stored: 0, duplicates: 0 };
+    return new Promise<StoreResult>((resolve, reject) => {
+      this.waiting.push({ provider, events, resolve, reject });
+      if (!this.writing) void this.writeWaiting();
+    });
+  }
 
+  /** Writes the waiting calls, a group per transaction, until none is left; never rejects. */
+  private async writeWaiting(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.waiting.length > 0) {
+        const group = this.waiting.splice(0, MAX_GROUP);
+        try {
+          const counts = await inTransaction(this.db, async (trx) => {
+            const out: number[] = [];
+            for (const call of group) out.push(await this.insertEvents(trx, call));
+            return out;
+          });
+          group.forEach((call, i) => call.resolve(resultOf(call, counts[i])));
+        } catch (err) {
+          if (group.length === 1) group[0].reject(err);
+          else for (const call of group) await this.writeAlone(call);
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async writeAlone(call: WaitingStore): Promise<void> {
+    try {
+      const count = await inTransaction(this.db, (trx) => this.insertEvents(trx, call));
+      call.resolve(resultOf(call, count));
+    } catch (err) {
+      call.reject(err);
+    }
+  }
+
+  /** Inserts one call's new events, each with its processing job; how many were new. */
+  private async insertEvents(
+    trx: Transaction<DatabaseSchema>,
+    call: WaitingStore,
+  ): Promise<number> {
     const now = this.clock.now();
     const receivedAt = now.toISOString();
-    const stored = await inTransaction(this.db, async (trx) => {
-      let count = 0;
-      for (const event of events) {
-        const id = newWebhookEventId(now);
-        const inserted = await this.repo.insertIfNew(trx, {
-          id,
-          provider,
-          event_id: event.eventId,
-          type: event.type,
-          payload: JSON.stringify(event.payload ?? null),
-          status: 'received',
-          attempts: 0,
-          last_error: null,
-          received_at: receivedAt,
-          processed_at: null,
-        });
-        if (!inserted) continue;
-        await this.jobs.enqueue<WebhookProcessJobPayload>(
-          WEBHOOK_PROCESS_JOB,
-          { eventRowId: id },
-          { trx },
-        );
-        count += 1;
-      }
-      return count;
-    });
-    return { stored, duplicates: events.length - stored };
+    let count = 0;
+    for (const event of call.events) {
+      const id = newWebhookEventId(now);
+      const inserted = await this.repo.insertIfNew(trx, {
+        id,
+        provider: call.provider,
+        event_id: event.eventId,
+        type: event.type,
+        payload: JSON.stringify(event.payload ?? null),
+        status: 'received',
+        attempts: 0,
+        last_error: null,
+        received_at: receivedAt,
+        processed_at: null,
+      });
+      if (!inserted) continue;
+      await this.jobs.enqueue<WebhookProcessJobPayload>(
+        WEBHOOK_PROCESS_JOB,
+        { eventRowId: id },
+        { trx },
+      );
+      count += 1;
+    }
+    return count;
   }
 
   /** Processes a stored event again (status back to `received`); undefined when unknown. */
