@@ -16,6 +16,12 @@ export class LocalJobQueue extends JobQueueDriver {
   /** What the next pass looks at: the types woken for, or all of them (poll, whenIdle). */
   private wantAll = false;
   private readonly wanted = new Set<string>();
+  /**
+   * Types whose last claim found less than it had room for: nothing more was
+   * due then, so a finishing job need not look again. Whatever makes a job
+   * due (an enqueue, a retry's timer, the poll) wakes the type regardless.
+   */
+  private readonly drained = new Set<string>();
 
   async whenIdle(): Promise<void> {
     for (;;) {
@@ -105,17 +111,20 @@ export class LocalJobQueue extends JobQueueDriver {
       const now = this.clock.now();
       try {
         const rows = await this.repo.claimDue(type, room, now, this.executor.leaseUntil(now));
+        if (rows.length < room) this.drained.add(type);
+        else this.drained.delete(type);
         for (const row of rows) {
           this.track(
             this.executor.run(row).then(async (outcome) => {
               // The slot is free for the next job of the type; a retry also gets its own timer.
-              this.wake(type);
+              if (!this.drained.has(type)) this.wake(type);
               if (outcome.kind === 'retry') await this.dispatch([outcome.row]);
             }),
           );
         }
         claimed += rows.length;
       } catch (err) {
+        this.drained.delete(type);
         this.logger.warn(
           {
             jobType: type,
