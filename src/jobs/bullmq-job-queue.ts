@@ -44,6 +44,8 @@ export class BullmqJobQueue extends JobQueueDriver {
   private readonly queues = new Map<string, Queue<RelayData>>();
   private readonly workers = new Map<string, Worker<RelayData>>();
   private readonly processing = new Set<Promise<void>>();
+  /** Bumped whenever an attempt here ends, so whenIdle can tell one ended while it looked. */
+  private finishedAttempts = 0;
   private sweeper?: NodeJS.Timeout;
 
   constructor(
@@ -72,6 +74,7 @@ export class BullmqJobQueue extends JobQueueDriver {
         await Promise.allSettled([...this.processing]);
         return;
       }
+      const finishedBefore = this.finishedAttempts;
       await this.sweep(0);
       const types = this.executor.registrations().map((r) => r.type);
       // In the order a job moves (due row → waiting message → processing here), so one
@@ -79,7 +82,9 @@ export class BullmqJobQueue extends JobQueueDriver {
       const busy =
         (await this.repo.countClaimable(types, this.clock.now())) > 0 ||
         (await this.redisBusy()) ||
-        this.processing.size > 0;
+        this.processing.size > 0 ||
+        // An attempt that ended meanwhile may have stored its retry after the first look.
+        this.finishedAttempts !== finishedBefore;
       if (!busy) return;
       await new Promise<void>((resolve) => setTimeout(resolve, IDLE_CHECK_MS));
     }
@@ -169,7 +174,10 @@ export class BullmqJobQueue extends JobQueueDriver {
         const work = this.process(job, token);
         const tracked = work.catch(() => undefined);
         this.processing.add(tracked);
-        void tracked.finally(() => this.processing.delete(tracked));
+        void tracked.finally(() => {
+          this.processing.delete(tracked);
+          this.finishedAttempts += 1;
+        });
         return work;
       },
       {

@@ -89,28 +89,63 @@ export class JobsRepository {
   }
 
   /**
-   * Claims up to `limit` claimable jobs of `type`, oldest `run_at` first,
-   * atomically: PostgreSQL skips rows another instance is claiming (`FOR
-   * UPDATE SKIP LOCKED`); SQLite runs the statement under its single writer
-   * lock. Each status is its own `LIMIT`ed range of the `jobs_claim` index
-   * (type, status, run_at, id), so the cost does not grow with the backlog;
-   * the union of at most 3 × `limit` rows is then ordered and cut.
+   * Claims up to `limit` claimable jobs of `type`, oldest `run_at` first.
+   * Each status is its own `LIMIT`ed range of the `jobs_claim` index (type,
+   * status, run_at, id), so the cost does not grow with the backlog or the
+   * history. PostgreSQL: one statement, skipping rows another instance is
+   * claiming (`FOR UPDATE SKIP LOCKED`). SQLite: the three ranges are read
+   * one by one (a `UNION` of them costs SQLite more than the three reads) and
+   * the chosen rows are updated only if still claimable, so a row taken in
+   * between by anyone else is left out rather than claimed twice.
    */
   async claimDue(type: string, limit: number, now: Date, leaseUntil: Date): Promise<JobRow[]> {
     const nowIso = now.toISOString();
-    const lock = this.dialect === 'postgres' ? sql` FOR UPDATE SKIP LOCKED` : sql``;
-    const branches = CLAIM_BRANCHES.map(
-      ([status, since], i) =>
-        sql`SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE type = ${type} AND status = ${status} AND ${sql.ref(since)} <= ${nowIso} ORDER BY run_at, id LIMIT ${limit}${lock}) AS ${sql.raw(`b${i}`)}`,
-    );
-    const due = sql`SELECT id FROM (${sql.join(branches, sql` UNION ALL `)}) AS due ORDER BY run_at, id LIMIT ${limit}`;
-    const query =
-      this.dialect === 'postgres'
-        ? sql<JobRow>`WITH picked AS (${due}) UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, locked_until = ${leaseUntil.toISOString()}, updated_at = ${nowIso} FROM picked WHERE jobs.id = picked.id RETURNING jobs.*`
-        : sql<JobRow>`UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = ${leaseUntil.toISOString()}, updated_at = ${nowIso} WHERE id IN (${due}) RETURNING *`;
-    const { rows } = await query.execute(this.db);
-    // RETURNING follows the table, not the subquery: start the oldest first.
-    return rows.sort((x, y) => compareDue(x, y));
+    const set = {
+      status: 'running' as const,
+      locked_until: leaseUntil.toISOString(),
+      updated_at: nowIso,
+    };
+    if (this.dialect === 'postgres') {
+      const branches = CLAIM_BRANCHES.map(
+        ([status, since], i) =>
+          sql`SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE type = ${type} AND status = ${status} AND ${sql.ref(since)} <= ${nowIso} ORDER BY run_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED) AS ${sql.raw(`b${i}`)}`,
+      );
+      const { rows } =
+        await sql<JobRow>`WITH picked AS (SELECT id FROM (${sql.join(branches, sql` UNION ALL `)}) AS due ORDER BY run_at, id LIMIT ${limit}) UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, locked_until = ${set.locked_until}, updated_at = ${nowIso} FROM picked WHERE jobs.id = picked.id RETURNING jobs.*`.execute(
+          this.db,
+        );
+      // RETURNING follows the table, not the subquery: start the oldest first.
+      return rows.sort(compareDue);
+    }
+    const candidates: Pick<JobRow, 'id' | 'run_at'>[] = [];
+    for (const [status, since] of CLAIM_BRANCHES) {
+      candidates.push(
+        ...(await this.db
+          .selectFrom('jobs')
+          .select(['id', 'run_at'])
+          .where('type', '=', type)
+          .where('status', '=', status)
+          .where(since, '<=', nowIso)
+          .orderBy('run_at')
+          .orderBy('id')
+          .limit(limit)
+          .execute()),
+      );
+    }
+    const ids = candidates
+      .sort(compareDue)
+      .slice(0, limit)
+      .map((r) => r.id);
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .updateTable('jobs')
+      .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
+      .where('id', 'in', ids)
+      .where('type', '=', type)
+      .where((eb) => claimable(eb, nowIso))
+      .returningAll()
+      .execute();
+    return rows.sort(compareDue);
   }
 
   /**
