@@ -3,7 +3,11 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
-import { createFastifyAdapter, installHttpHooks } from './common/http/http-setup';
+import {
+  createFastifyAdapter,
+  installHttpHooks,
+  registerSecurityHeaders,
+} from './common/http/http-setup';
 import type { AppConfig } from './config/app.config';
 
 /** Builds the configured application (not yet listening); shared by main.ts and the tests. */
@@ -22,6 +26,7 @@ export async function createApp(
   );
   app.useLogger(app.get(Logger));
   app.flushLogs();
+  await registerSecurityHeaders(app, config);
   installHttpHooks(app, config);
 
   const document = SwaggerModule.createDocument(

@@ -55,6 +55,9 @@ export function openDatabase(url: string, opts: { poolSize?: number } = {}): Dat
   const pool = new Pool({ connectionString: url, max: opts.poolSize ?? 10 });
   // An idle client that loses its connection emits 'error' on the pool; without a listener that kills the process.
   pool.on('error', () => undefined);
+  // A checked-out one (mid-query when the server restarts) emits it on itself, where the pool no longer
+  // listens; its query is rejected anyway, and the pool discards the client when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return {
     db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }),
     dialect: 'postgres',

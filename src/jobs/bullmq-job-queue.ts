@@ -7,6 +7,8 @@ import type { JobQueueOptions } from './job-queue.options';
 import type { JobsRepository } from './jobs.repository';
 import type { JobRandom } from './retry-policy';
 
+/** How long each step of closing BullMQ may take before it is forced. */
+const CLOSE_TIMEOUT_MS = 3000;
 /** What a BullMQ message says: run job `id` if it is still at `attempts` (else the message is stale). */
 interface RelayData {
   id: string;
@@ -139,12 +141,30 @@ export class BullmqJobQueue extends JobQueueDriver {
         Promise.allSettled([...this.processing]),
         this.options.shutdownTimeoutMs,
       ));
-    await Promise.all(workers.map((w) => w.close(!settled).catch(() => undefined)));
-    await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
+    // A graceful close waits for BullMQ's blocking connection to end, which never happens
+    // while it is reconnecting (Redis down, or just back): bounded, then forced.
+    const closedGracefully = await this.withTimeout(
+      Promise.all(workers.map((w) => w.close(!settled).catch(() => undefined))),
+      CLOSE_TIMEOUT_MS,
+    );
+    if (!closedGracefully)
+      await this.withTimeout(
+        Promise.all(workers.map((w) => w.close(true).catch(() => undefined))),
+        CLOSE_TIMEOUT_MS,
+      );
+    await this.withTimeout(
+      Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined))),
+      CLOSE_TIMEOUT_MS,
+    );
     this.workers.clear();
     this.queues.clear();
-    if (this.connection && this.connection.status !== 'end') {
-      await this.connection.quit().catch(() => this.connection?.disconnect());
+    const connection = this.connection;
+    if (connection && connection.status !== 'end') {
+      const quit = await this.withTimeout(
+        connection.quit().catch(() => undefined),
+        CLOSE_TIMEOUT_MS,
+      );
+      if (!quit) connection.disconnect();
     }
   }
 

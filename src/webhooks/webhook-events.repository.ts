@@ -112,8 +112,9 @@ export class WebhookEventsRepository {
     return this.findById(id, trx);
   }
 
-  async deleteProcessedReceivedBefore(cutoff: Date): Promise<number> {
-    const result = await this.db
+  /** `db`: the connection to run on, e.g. the transaction holding the retention's cluster lock. */
+  async deleteProcessedReceivedBefore(cutoff: Date, db: Db = this.db): Promise<number> {
+    const result = await db
       .deleteFrom('webhook_events')
       .where('status', '=', 'processed')
       .where('received_at', '<', cutoff.toISOString())

@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { StoredResponse } from './stored-response';
 import { toAppError, toErrorBody } from './to-app-error';
+import { unavailableService } from './unavailable';
 
 /** The one place that writes error responses: every failure gets the contract's shape. */
 @Catch()
@@ -23,7 +24,14 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
 
     const err = toAppError(exception);
-    if (err.code === 'internal_error') {
+    const unavailable = unavailableService(exception);
+    if (unavailable) {
+      // Answered 503 (unavailable.ts); the log says which server, the client only that it may retry.
+      this.logger.warn(
+        { service: unavailable, err: String((exception as { message?: unknown }).message) },
+        'backing service unavailable',
+      );
+    } else if (err.code === 'internal_error') {
       this.logger.error(
         {
           err:

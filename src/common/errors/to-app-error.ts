@@ -1,5 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { AppError, ErrorBody, ErrorCode } from './app-error';
+import { serviceUnavailable, unavailableService } from './unavailable';
 
 interface FastifyLikeError {
   code?: string;
@@ -20,8 +21,8 @@ const BY_STATUS: Record<number, [ErrorCode, string]> = {
 /**
  * Turns anything thrown into an {@link AppError}: ours as is; Nest's and
  * Fastify's HTTP errors by status (malformed JSON, body limit, unknown route,
- * throttling); everything else is an internal error whose message never
- * reaches the client.
+ * throttling); an unreachable database or Redis as a retryable 503; everything
+ * else is an internal error whose message never reaches the client.
  */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
@@ -55,6 +56,7 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof SyntaxError && /JSON/.test(err.message)) {
     return new AppError('validation_failed', 'the request body is not valid JSON');
   }
+  if (unavailableService(err)) return serviceUnavailable();
   return new AppError('internal_error', 'internal error');
 }
 

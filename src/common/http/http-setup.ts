@@ -1,3 +1,4 @@
+import helmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -53,6 +54,47 @@ function hasBody(request: FastifyRequest): boolean {
 }
 
 /**
+ * Whether the request reached us over HTTPS: the connection's own protocol, or
+ * the proxy's `X-Forwarded-Proto` when `TRUST_PROXY` is on (Fastify's
+ * `trustProxy` decides which one `request.protocol` reports).
+ */
+function overHttps(request: FastifyRequest): boolean {
+  return request.protocol?.toLowerCase() === 'https';
+}
+
+const HSTS = 'max-age=31536000; includeSubDomains';
+
+/**
+ * Helmet's defaults, except two that depend on HTTPS being enforced:
+ * `Strict-Transport-Security` is ours (only on HTTPS responses, see
+ * {@link installHttpHooks}), and the CSP's `upgrade-insecure-requests` would
+ * break the Swagger UI at /docs when the service is reached over plain HTTP
+ * (development). The default CSP (scripts from 'self', inline styles) is what
+ * the Swagger UI needs.
+ */
+export function securityHeaderOptions(config: AppConfig): FastifyHelmetOptions {
+  return {
+    global: true,
+    hsts: false,
+    contentSecurityPolicy: {
+      directives: { upgradeInsecureRequests: config.http.enforceHttps ? [] : null },
+    },
+  };
+}
+
+/**
+ * Registers `@fastify/helmet` (the usual security headers on every response).
+ * Call before {@link installHttpHooks}: helmet sets its headers in an
+ * `onRequest` hook, which must run before ours may answer early (415, 403).
+ */
+export async function registerSecurityHeaders(
+  app: NestFastifyApplication,
+  config: AppConfig,
+): Promise<void> {
+  await app.register(helmet, securityHeaderOptions(config));
+}
+
+/**
  * Fastify hooks that must run before Nest sees a request: media-type and
  * HTTPS checks, and the headers every response carries.
  */
@@ -61,7 +103,7 @@ export function installHttpHooks(app: NestFastifyApplication, config: AppConfig)
 
   fastify.addHook('onRequest', (request, reply, done) => {
     const path = pathOf(request.url);
-    if (config.http.enforceHttps && path.startsWith('/webhooks/') && request.protocol !== 'https') {
+    if (config.http.enforceHttps && path.startsWith('/webhooks/') && !overHttps(request)) {
       void sendError(
         request,
         reply,
@@ -90,8 +132,9 @@ export function installHttpHooks(app: NestFastifyApplication, config: AppConfig)
     void reply.header('x-request-id', String(request.id));
     void reply.header('x-content-type-options', 'nosniff');
     reply.removeHeader('x-powered-by');
-    if (config.http.enforceHttps && request.protocol === 'https') {
-      void reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    // RFC 6797 §7.2: HSTS is only meaningful (and only sent) over HTTPS.
+    if (config.http.enforceHttps && overHttps(request)) {
+      void reply.header('strict-transport-security', HSTS);
     }
     done(null, payload);
   });

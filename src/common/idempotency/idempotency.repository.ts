@@ -93,8 +93,9 @@ export class IdempotencyRepository {
       .execute();
   }
 
-  async deleteExpired(now: Date): Promise<number> {
-    const res = await this.db
+  /** `db`: the connection to run on, e.g. the transaction holding the cleanup's cluster lock. */
+  async deleteExpired(now: Date, db: Db = this.db): Promise<number> {
+    const res = await db
       .deleteFrom('idempotency_keys')
       .where('expires_at', '<=', now.toISOString())
       .executeTakeFirst();

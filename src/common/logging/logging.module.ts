@@ -35,7 +35,12 @@ function loggerModule(destination?: DestinationStream): DynamicModule {
           customProps: (req: IncomingMessage) => ({
             apiKey: (req as IncomingMessage & { principal?: { name: string } }).principal?.name,
           }),
-          autoLogging: { ignore: (req: IncomingMessage) => (req.url ?? '').startsWith('/health/') },
+          // Load balancers poll health every few seconds. The logger runs as a middleware
+          // (middie), which shows it the URL relative to its mount point: read the original.
+          autoLogging: {
+            ignore: (req: IncomingMessage & { originalUrl?: string }) =>
+              (req.originalUrl ?? req.url ?? '').startsWith('/health/'),
+          },
           serializers: {
             req: (req: { method?: string; url?: string }) => ({
               method: req.method,

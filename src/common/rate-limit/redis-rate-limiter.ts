@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { redisCommand } from '../redis/redis-command';
 import type { Clock } from '../clock';
 import type { ProviderId } from '../../config/app.config';
 import { RateLimiter, type Sleeper } from './rate-limiter';
@@ -37,13 +38,15 @@ export class RedisRateLimiter extends RateLimiter {
     if (!rate) throw new Error(`no outbound rate for ${provider}`);
     const interval = 1000 / rate.perSecond;
     const tolerance = (rate.burst - 1) * interval;
-    const wait = (await this.redis.eval(
-      RESERVE,
-      1,
-      `${this.prefix}${provider}`,
-      this.clock.now().getTime(),
-      interval,
-      tolerance,
+    const wait = (await redisCommand(() =>
+      this.redis.eval(
+        RESERVE,
+        1,
+        `${this.prefix}${provider}`,
+        this.clock.now().getTime(),
+        interval,
+        tolerance,
+      ),
     )) as string;
     await this.sleeper.sleep(Math.ceil(Number(wait)));
   }

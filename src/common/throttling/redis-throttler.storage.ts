@@ -1,5 +1,6 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type Redis from 'ioredis';
+import { redisCommand } from '../redis/redis-command';
 
 interface StorageRecord {
   totalHits: number;
@@ -31,11 +32,9 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     _blockDuration: number,
     name: string,
   ): Promise<StorageRecord> {
-    const [hits, ttlMs] = (await this.redis.eval(
-      INCREMENT,
-      1,
-      `${this.prefix}${name}:${key}`,
-      ttl,
+    // Unreachable Redis: the request answers 503 rather than going unlimited or hanging.
+    const [hits, ttlMs] = (await redisCommand(() =>
+      this.redis.eval(INCREMENT, 1, `${this.prefix}${name}:${key}`, ttl),
     )) as [number, number];
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
     return {

@@ -1,0 +1,158 @@
+import { sql } from 'kysely';
+import { DATABASE } from '../../src/database/database.module';
+import type { Db } from '../../src/database/database.types';
+import { bearer, KEYS, startTestApp, type TestApp } from '../helpers/app';
+import { createPostgresDatabase, type TestDatabase } from '../helpers/databases';
+import { ProbeModule, probeState } from '../helpers/probe.module';
+import { TcpProxy } from '../helpers/tcp-proxy';
+
+const postgresUrl = process.env.TEST_DATABASE_URL;
+if (!postgresUrl)
+  process.stdout.write('PostgreSQL outage suite skipped: TEST_DATABASE_URL is not set\n');
+const describeWithPostgres = postgresUrl ? describe : describe.skip;
+
+/** Far above what the request would take when it fails fast, far below "hangs". */
+const CLIENT_TIMEOUT_MS = 5000;
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+/**
+ * PostgreSQL restarted under a running instance (a TCP relay in front of the
+ * shared test server drops every connection and refuses new ones, then
+ * listens again): requests answer 503 meanwhile, idle pool clients that lost
+ * their connection do not bring the process down, and the pool serves again
+ * once the server is back, without a restart.
+ */
+describeWithPostgres('PostgreSQL restart', () => {
+  let database: TestDatabase;
+  let proxy: TcpProxy;
+  let sut: TestApp;
+  let base: string;
+
+  beforeAll(async () => {
+    database = await createPostgresDatabase(postgresUrl ?? '');
+    const target = new URL(database.url);
+    proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+    sut = await startTestApp({
+      env: { DATABASE_URL: proxy.rewrite(database.url) },
+      imports: [ProbeModule],
+      listen: true,
+    });
+    base = sut.url ?? '';
+  }, 30_000);
+  afterAll(async () => {
+    await proxy?.restore();
+    await sut?.close();
+    await proxy?.close();
+    await database?.drop();
+  }, 30_000);
+
+  async function call(
+    method: 'GET' | 'POST',
+    path: string,
+    opts: { key?: string; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Answer> {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        ...(opts.key ? bearer(opts.key) : {}),
+        ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...opts.headers,
+      },
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
+    });
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: (await res.json()) as Record<string, unknown>,
+    };
+  }
+
+  /** An idempotent create: the key is claimed in (and the response kept by) the database. */
+  const create = (key: string, amount: number): Promise<Answer> =>
+    call('POST', '/probe/payments', {
+      key: KEYS.payments,
+      body: { amount },
+      headers: { 'idempotency-key': key },
+    });
+
+  it('answers 503 while the server is down and serves from a recovered pool once it is back', async () => {
+    probeState.reset();
+    const first = await create('pg-restart-1', 10);
+    expect(first.status).toBe(201);
+    // More requests than one connection, so the pool holds several idle clients when the server goes.
+    const warm = await Promise.all(
+      Array.from({ length: 8 }, () => call('GET', '/jobs?limit=1', { key: KEYS.admin })),
+    );
+    expect(warm.map((r) => r.status)).toEqual(Array.from({ length: 8 }, () => 200));
+    expect(proxy.connections).toBeGreaterThan(1);
+    // And one client checked out of the pool, mid-transaction, when the server goes: its
+    // connection error must fail the transaction, not the process.
+    let inTransaction!: () => void;
+    const transactionStarted = new Promise<void>((resolve) => (inTransaction = resolve));
+    let cutDone!: () => void;
+    const serverGone = new Promise<void>((resolve) => (cutDone = resolve));
+    const inFlightOutcome = sut.app
+      .get<Db>(DATABASE)
+      .transaction()
+      .execute(async (trx) => {
+        await sql`select 1`.execute(trx);
+        inTransaction();
+        await serverGone;
+        await sql`select 1`.execute(trx);
+      })
+      .then(
+        () => 'committed',
+        (err: unknown) => String((err as { message?: unknown }).message),
+      );
+    await transactionStarted;
+
+    await proxy.cut();
+    cutDone();
+    expect(await inFlightOutcome).toMatch(/Connection terminated|not queryable/);
+
+    const ready = await call('GET', '/health/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
+    const refused = await create('pg-restart-2', 20);
+    expect(refused).toMatchObject({
+      status: 503,
+      body: {
+        statusCode: 503,
+        code: 'provider_unavailable',
+        message: 'the service is temporarily unavailable; try again shortly',
+      },
+    });
+    const listing = await call('GET', '/jobs', { key: KEYS.admin });
+    expect(listing.status).toBe(503);
+    expect(listing.body.code).toBe('provider_unavailable');
+    expect(JSON.stringify([refused.body, listing.body])).not.toMatch(/ECONN|postgres|terminated/i);
+
+    await proxy.restore();
+    // Bounded polling: the pool connects again on the next query.
+    const deadline = Date.now() + 15_000;
+    while ((await call('GET', '/health/ready')).status !== 200) {
+      if (Date.now() > deadline) throw new Error('not ready after the server came back');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    // Every pool slot works again: none of the clients that lost their connection is handed out.
+    const after = await Promise.all(
+      Array.from({ length: 12 }, () => call('GET', '/jobs?limit=1', { key: KEYS.admin })),
+    );
+    expect(after.map((r) => r.status)).toEqual(Array.from({ length: 12 }, () => 200));
+    // What was stored before the restart is still there, and the refused request can be retried.
+    const replay = await create('pg-restart-1', 10);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(first.body);
+    const retried = await create('pg-restart-2', 20);
+    expect(retried.status).toBe(201);
+    expect(retried.body).toMatchObject({ amount: 20, run: 2 });
+  }, 60_000);
+});
