@@ -1,6 +1,7 @@
 import { AppError } from '../src/common/errors/app-error';
 import { bearer, KEYS, startTestApp, TestApp } from './helpers/app';
 import { describeEachDialect, TestDatabase } from './helpers/databases';
+import { pollUntil } from './helpers/poll';
 import { ProbeModule, probeState } from './helpers/probe.module';
 
 describeEachDialect('Foundation', (target) => {
@@ -293,7 +294,7 @@ describe(AppError.name, () => {
   });
 });
 
-async function waitFor(predicate: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !predicate(); i++) await new Promise((r) => setImmediate(r));
-  if (!predicate()) throw new Error('condition not reached');
+/** Bounded by time, not by turns of the event loop: with Redis and PostgreSQL a request takes several round trips to reach its handler. */
+function waitFor(predicate: () => boolean): Promise<void> {
+  return pollUntil(predicate, { timeoutMs: 5000, intervalMs: 1, what: 'the probe handler' });
 }

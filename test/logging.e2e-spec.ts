@@ -1,5 +1,5 @@
 import { bearer, KEYS, startTestApp, TestApp } from './helpers/app';
-import { createSqliteDatabase, TestDatabase } from './helpers/databases';
+import { createTestDatabase, TestDatabase } from './helpers/databases';
 import { ProbeModule } from './helpers/probe.module';
 
 describe('Logs', () => {
@@ -8,7 +8,7 @@ describe('Logs', () => {
   const lines: string[] = [];
 
   beforeAll(async () => {
-    db = await createSqliteDatabase();
+    db = await createTestDatabase();
     sut = await startTestApp({
       env: { DATABASE_URL: db.url, LOG_LEVEL: 'info' },
       imports: [ProbeModule],

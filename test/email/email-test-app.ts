@@ -20,6 +20,7 @@ import {
 import { WebhooksModule } from '../../src/webhooks/webhooks.module';
 import { bearer, KEYS, startTestApp, type TestApp } from '../helpers/app';
 import { describeEachDialect, type DialectTarget, type TestDatabase } from '../helpers/databases';
+import { queueTargets } from '../helpers/test-mode';
 
 export const SENDGRID_API_KEY = 'SG.email-e2e-key.0123456789abcdef';
 export const FROM_EMAIL = 'noreply@switchboard.test';
@@ -230,22 +231,13 @@ export async function startEmailTestApp(
   return app;
 }
 
-/** The job drivers: local always, BullMQ (and Redis rate limits) when `TEST_REDIS_URL` is set. */
-function queueDrivers(): { driver: 'local' | 'bullmq'; env: Record<string, string> }[] {
-  const redis = process.env.TEST_REDIS_URL;
-  return [
-    { driver: 'local', env: {} },
-    ...(redis ? [{ driver: 'bullmq' as const, env: { REDIS_URL: redis } }] : []),
-  ];
-}
-
 /** Runs `fn` once per database dialect and job driver; `env` selects the driver. */
 export function describeEachTarget(
   name: string,
   fn: (target: DialectTarget, env: Record<string, string>) => void,
 ): void {
   describeEachDialect(name, (target) => {
-    for (const { driver, env } of queueDrivers()) describe(`[${driver}]`, () => fn(target, env));
+    for (const { driver, env } of queueTargets()) describe(`[${driver}]`, () => fn(target, env));
   });
 }
 

@@ -6,7 +6,7 @@ import { SendgridWebhookController } from '../../src/email/sendgrid-webhook.cont
 import { JobsModule } from '../../src/jobs/jobs.module';
 import { WebhooksModule } from '../../src/webhooks/webhooks.module';
 import { bearer, KEYS, startTestApp, TestApp } from '../helpers/app';
-import { createSqliteDatabase, TestDatabase } from '../helpers/databases';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import {
   batchBody,
   describeEachTarget,
@@ -364,13 +364,21 @@ describeEachTarget(SendgridWebhookController.name, (target, queueEnv) => {
       'answers 400 invalid_signature to %s and stores nothing',
       async (_name, make) => {
         const before = await sut.webhookRowCount();
-        const { payload, headers } = make();
-        const res = await sut.app.inject({
-          method: 'POST',
-          url: '/webhooks/sendgrid',
-          payload,
-          headers: { 'content-type': 'application/json', ...headers },
-        });
+        // Frozen: a timestamp one second past the tolerance, read to the whole second, must
+        // not come back inside it because the clock moved on before the check.
+        sut.freezeClock();
+        let res: Awaited<ReturnType<typeof sut.app.inject>>;
+        try {
+          const { payload, headers } = make();
+          res = await sut.app.inject({
+            method: 'POST',
+            url: '/webhooks/sendgrid',
+            payload,
+            headers: { 'content-type': 'application/json', ...headers },
+          });
+        } finally {
+          sut.unfreezeClock();
+        }
         expect(res.statusCode).toBe(400);
         expect(res.json()).toMatchObject({ statusCode: 400, code: 'invalid_signature' });
         expect(await sut.webhookRowCount()).toBe(before);
@@ -409,7 +417,7 @@ describe(`${EmailModule.name} without SendGrid credentials`, () => {
   let sut: TestApp;
 
   beforeAll(async () => {
-    database = await createSqliteDatabase();
+    database = await createTestDatabase();
     sut = await startTestApp({
       env: { DATABASE_URL: database.url },
       imports: [JobsModule, WebhooksModule, RateLimitModule, EmailModule],

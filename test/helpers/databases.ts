@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { SCALEOUT_MODE } from './test-mode';
 
 /** A database for one suite, on one dialect; `drop()` removes it. */
 export interface TestDatabase {
@@ -58,9 +59,15 @@ export async function createPostgresDatabase(baseUrl: string): Promise<TestDatab
 
 /**
  * The dialects a database suite runs on: SQLite always, PostgreSQL when
- * `TEST_DATABASE_URL` is set (else a notice says why it is skipped).
+ * `TEST_DATABASE_URL` is set (else a notice says why it is skipped); in
+ * scale-out mode PostgreSQL only.
  */
 export function dialectTargets(): DialectTarget[] {
+  if (SCALEOUT_MODE) {
+    if (!postgresUrl)
+      throw new Error('TEST_SCALEOUT=1 needs TEST_DATABASE_URL (and TEST_REDIS_URL)');
+    return [{ dialect: 'postgres', create: () => createPostgresDatabase(postgresUrl) }];
+  }
   const targets: DialectTarget[] = [{ dialect: 'sqlite', create: createSqliteDatabase }];
   if (postgresUrl)
     targets.push({ dialect: 'postgres', create: () => createPostgresDatabase(postgresUrl) });
@@ -69,6 +76,14 @@ export function dialectTargets(): DialectTarget[] {
     process.stdout.write('PostgreSQL suites skipped: TEST_DATABASE_URL is not set\n');
   }
   return targets;
+}
+
+/**
+ * The database of a suite that needs one but is not about the dialect:
+ * PostgreSQL in scale-out mode, else a SQLite file.
+ */
+export function createTestDatabase(): Promise<TestDatabase> {
+  return dialectTargets()[0].create();
 }
 
 /** Runs `fn` as a describe block once per available dialect. */

@@ -112,7 +112,8 @@ export class QueueHarness {
         DATABASE_URL: this.databaseUrl,
         JOB_MAX_ATTEMPTS: '3',
         JOB_BACKOFF_BASE_MS: '1000',
-        ...(this.target.driver === 'bullmq' ? { REDIS_URL: redisUrl } : {}),
+        // Explicit either way: in scale-out mode an app gets Redis unless told otherwise.
+        REDIS_URL: this.target.driver === 'bullmq' ? redisUrl : undefined,
       },
       imports: [
         JobsModule,

@@ -22,7 +22,7 @@ describe(RateLimitModule.name, () => {
 
   it('embeds the buckets in the process without REDIS_URL, with the configured rates', async () => {
     const app = await startTestApp({
-      env: { DATABASE_URL: database.url, TWILIO_MAX_RPS: '2' },
+      env: { DATABASE_URL: database.url, TWILIO_MAX_RPS: '2', REDIS_URL: undefined },
       imports: [RateLimitModule],
     });
     try {

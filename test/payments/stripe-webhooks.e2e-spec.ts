@@ -5,7 +5,7 @@ import { StripeWebhookController } from '../../src/payments/stripe-webhook.contr
 import type { PaymentIntent } from '../../src/sandbox/stripe/stripe.types';
 import { WebhooksModule } from '../../src/webhooks/webhooks.module';
 import { bearer, KEYS, startTestApp, TestApp } from '../helpers/app';
-import { describeEachDialect, TestDatabase } from '../helpers/databases';
+import { createTestDatabase, describeEachDialect, TestDatabase } from '../helpers/databases';
 import {
   PaymentsTestApp,
   STRIPE_WEBHOOK_SECRET,
@@ -316,16 +316,19 @@ describeEachDialect(StripeWebhookController.name, (target) => {
 });
 
 describe('Payments with Stripe disabled', () => {
+  let database: TestDatabase;
   let app: TestApp;
 
   beforeAll(async () => {
+    database = await createTestDatabase();
     app = await startTestApp({
-      env: { DATABASE_URL: 'sqlite::memory:' },
+      env: { DATABASE_URL: database.url },
       imports: [JobsModule, WebhooksModule, PaymentsModule],
     });
   });
   afterAll(async () => {
     await app?.close();
+    await database?.drop();
   });
 
   it('answers 503 provider_disabled on every payment route and the webhook', async () => {

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import twilio from 'twilio';
 import { SmsController } from '../../src/sms/sms.controller';
 import { bearer, KEYS, startTestApp, TestApp } from '../helpers/app';
-import { createSqliteDatabase, describeEachDialect, TestDatabase } from '../helpers/databases';
+import { createTestDatabase, describeEachDialect, TestDatabase } from '../helpers/databases';
 import {
   ACCOUNT_SID,
   AUTH_TOKEN,
@@ -242,7 +242,7 @@ describe(`${SmsController.name} configuration`, () => {
   let app: TestApp | undefined;
 
   beforeAll(async () => {
-    database = await createSqliteDatabase();
+    database = await createTestDatabase();
   });
   afterEach(async () => {
     await app?.close();

@@ -10,11 +10,11 @@ import { SmsService } from '../../src/sms/sms.service';
 import { compileRequestBody } from '../sandbox/openapi';
 import { KEYS } from '../helpers/app';
 import { describeEachDialect, TestDatabase } from '../helpers/databases';
+import { queueTargets } from '../helpers/test-mode';
 import {
   AUTH_TOKEN,
   FROM,
   nextJobEvent,
-  queueTargets,
   settle,
   SmsTestApp,
   startSmsApp,

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { SmsService } from '../../src/sms/sms.service';
 import { describeEachDialect, TestDatabase } from '../helpers/databases';
+import { queueTargets } from '../helpers/test-mode';
 import {
   freePort,
-  queueTargets,
   SmsTestApp,
   startSmsApp,
   startTwilioSandbox,

@@ -38,15 +38,6 @@ export const SMS_TEST_ENV = {
   RATE_LIMIT_PER_MINUTE: '100000',
 };
 
-/** The job drivers a suite runs on: local always, BullMQ when `TEST_REDIS_URL` is set. */
-export function queueTargets(): { driver: 'local' | 'bullmq'; env: Record<string, string> }[] {
-  const redis = process.env.TEST_REDIS_URL;
-  return [
-    { driver: 'local', env: {} },
-    ...(redis ? [{ driver: 'bullmq' as const, env: { REDIS_URL: redis } }] : []),
-  ];
-}
-
 /** A port that was free a moment ago: the app's URL must be known before it starts (PUBLIC_BASE_URL). */
 export async function freePort(): Promise<number> {
   const server = createServer();

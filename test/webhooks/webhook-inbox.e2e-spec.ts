@@ -4,7 +4,8 @@ import { WebhookRetentionService } from '../../src/webhooks/webhook-retention.se
 import { bearer, KEYS } from '../helpers/app';
 import { describeEachDialect, TestDatabase } from '../helpers/databases';
 import { signTestWebhook, testWebhookState } from './test-provider.module';
-import { queueTargets, startWebhookTestApp, WebhookTestApp } from './webhook-test-app';
+import { queueTargets } from '../helpers/test-mode';
+import { startWebhookTestApp, WebhookTestApp } from './webhook-test-app';
 
 let seq = 0;
 /** A provider event id no other test uses. */

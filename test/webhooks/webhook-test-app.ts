@@ -13,15 +13,6 @@ import { signTestWebhook, TestProviderModule, TestWebhookEvent } from './test-pr
 /** A few quick attempts, so a failing handler is dead within one test. */
 export const WEBHOOK_TEST_ENV = { JOB_MAX_ATTEMPTS: '3', JOB_BACKOFF_BASE_MS: '1' };
 
-/** The job drivers a suite runs on: local always, BullMQ when `TEST_REDIS_URL` is set. */
-export function queueTargets(): { driver: 'local' | 'bullmq'; env: Record<string, string> }[] {
-  const redis = process.env.TEST_REDIS_URL;
-  return [
-    { driver: 'local', env: {} },
-    ...(redis ? [{ driver: 'bullmq' as const, env: { REDIS_URL: redis } }] : []),
-  ];
-}
-
 export interface WebhookTestApp extends TestApp {
   db: Db;
   jobs: JobQueue;
