@@ -1,6 +1,4 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
-import Stripe from 'stripe';
-import twilio from 'twilio';
+import { generateKeyPairSync } from 'node:crypto';
 import type { ProviderId } from '../../src/config/app.config';
 import { DATABASE } from '../../src/database/database.module';
 import type { Db } from '../../src/database/database.types';
@@ -8,6 +6,7 @@ import { JobQueue } from '../../src/jobs/job-queue';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox-cluster';
 import { bearer, KEYS, startTestApp, type TestApp } from '../helpers/app';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases';
+import { signedDelivery } from '../helpers/signed-webhooks';
 import { freePort } from '../sms/sms-test-app';
 
 /** The credentials of each provider (CONTRACT §1); removing them disables it. */
@@ -86,66 +85,19 @@ describe('Degraded operation: one provider disabled', () => {
     /** A webhook of `provider`, correctly signed with the sandbox's credentials. */
     function signedWebhook(provider: ProviderId): Promise<Response> {
       const { credentials } = sandbox;
-      switch (provider) {
-        case 'stripe': {
-          const payload = JSON.stringify({
-            id: `evt_degraded_${disabled}`,
-            object: 'event',
-            created: Math.floor(Date.now() / 1000),
-            type: 'customer.created',
-            data: { object: { id: 'cus_1', object: 'customer' } },
-          });
-          const signature = new Stripe(
-            credentials.stripe.secretKey,
-          ).webhooks.generateTestHeaderString({
-            payload,
-            secret: credentials.stripe.webhookSecret,
-          });
-          return sut.app.inject({
-            method: 'POST',
-            url: '/webhooks/stripe',
-            payload,
-            headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-          });
-        }
-        case 'twilio': {
-          const params = { MessageSid: `SM${'0'.repeat(31)}1`, MessageStatus: 'sent' };
-          const signature = twilio.getExpectedTwilioSignature(
-            credentials.twilio.authToken,
-            `${publicUrl}/webhooks/twilio`,
-            params,
-          );
-          return sut.app.inject({
-            method: 'POST',
-            url: '/webhooks/twilio',
-            payload: new URLSearchParams(params).toString(),
-            headers: {
-              'content-type': 'application/x-www-form-urlencoded',
-              'x-twilio-signature': signature,
-            },
-          });
-        }
-        case 'sendgrid': {
-          // The disabled case has no key configured at all; a fresh one is as good as any.
-          const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-          const body = `${JSON.stringify([{ email: 'a@example.com', event: 'open', timestamp: 1, sg_event_id: 'x' }])}\r\n`;
-          const timestamp = Math.floor(Date.now() / 1000);
-          return sut.app.inject({
-            method: 'POST',
-            url: '/webhooks/sendgrid',
-            payload: body,
-            headers: {
-              'content-type': 'application/json',
-              'x-twilio-email-event-webhook-signature': sign(
-                'sha256',
-                Buffer.from(`${timestamp}${body}`),
-                privateKey,
-              ).toString('base64'),
-              'x-twilio-email-event-webhook-timestamp': String(timestamp),
-            },
-          });
-        }
-      }
+      return sut.app.inject(
+        signedDelivery(
+          provider,
+          {
+            stripeWebhookSecret: credentials.stripe.webhookSecret,
+            twilioAuthToken: credentials.twilio.authToken,
+            publicBaseUrl: publicUrl,
+            // The disabled case has no key configured at all; a fresh one is as good as any.
+            sendgridPrivateKey: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey,
+          },
+          `degraded_${disabled}`,
+        ),
+      );
     }
 
     /** Each provider's routes, with a body each would accept. */

@@ -3,11 +3,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Stripe from 'stripe';
 import twilio from 'twilio';
 import { bearer, KEYS, startTestApp, type TestApp } from '../helpers/app';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases';
-import { batchBody, newEventWebhookKeyPair, signEventBatch } from '../email/email-test-app';
+import { newEventWebhookKeyPair } from '../email/email-test-app';
+import {
+  signedDelivery as signedWebhookDelivery,
+  type WebhookSigningKeys,
+} from '../helpers/signed-webhooks';
 
 const STRIPE_WEBHOOK_SECRET = 'whsec_proxyHttpsTest0000000000000000';
 const TWILIO_AUTH_TOKEN = 'prox'.repeat(8);
@@ -46,68 +49,17 @@ type Provider = 'stripe' | 'twilio' | 'sendgrid';
 
 let seq = 0;
 
+const SIGNING_KEYS: WebhookSigningKeys = {
+  stripeWebhookSecret: STRIPE_WEBHOOK_SECRET,
+  twilioAuthToken: TWILIO_AUTH_TOKEN,
+  publicBaseUrl: PUBLIC_BASE_URL,
+  sendgridPrivateKey: sendgridKeys.privateKey,
+};
+
 /** A correctly signed webhook of `provider`, as the provider would post it to PUBLIC_BASE_URL. */
 function signedDelivery(provider: Provider): Parameters<Inject>[0] & object {
   seq += 1;
-  switch (provider) {
-    case 'stripe': {
-      const payload = JSON.stringify({
-        id: `evt_proxy_${seq}`,
-        object: 'event',
-        created: Math.floor(Date.now() / 1000),
-        type: 'customer.created',
-        data: { object: { id: 'cus_1', object: 'customer' } },
-      });
-      const signature = new Stripe('sk_test_x').webhooks.generateTestHeaderString({
-        payload,
-        secret: STRIPE_WEBHOOK_SECRET,
-      });
-      return {
-        method: 'POST',
-        url: '/webhooks/stripe',
-        payload,
-        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-      };
-    }
-    case 'twilio': {
-      const params = { MessageSid: `SM${String(seq).padStart(32, '0')}`, MessageStatus: 'sent' };
-      // Twilio signs the public URL it called, not the one the proxy forwards to.
-      const signature = twilio.getExpectedTwilioSignature(
-        TWILIO_AUTH_TOKEN,
-        `${PUBLIC_BASE_URL}/webhooks/twilio`,
-        params,
-      );
-      return {
-        method: 'POST',
-        url: '/webhooks/twilio',
-        payload: new URLSearchParams(params).toString(),
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-twilio-signature': signature,
-        },
-      };
-    }
-    case 'sendgrid': {
-      const body = batchBody([
-        { email: 'a@example.com', event: 'open', timestamp: 1, sg_event_id: `sg-proxy-${seq}` },
-      ]);
-      const timestamp = Math.floor(Date.now() / 1000);
-      return {
-        method: 'POST',
-        url: '/webhooks/sendgrid',
-        payload: body,
-        headers: {
-          'content-type': 'application/json',
-          'x-twilio-email-event-webhook-signature': signEventBatch(
-            body,
-            timestamp,
-            sendgridKeys.privateKey,
-          ),
-          'x-twilio-email-event-webhook-timestamp': String(timestamp),
-        },
-      };
-    }
-  }
+  return signedWebhookDelivery(provider, SIGNING_KEYS, `proxy_${seq}`);
 }
 
 /** The same delivery as received from the proxy in front: `X-Forwarded-*` added, `Host` the internal one. */
