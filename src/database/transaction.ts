@@ -17,7 +17,14 @@ export async function inTransaction<T>(db: Db, fn: (trx: Trx) => Promise<T>): Pr
     afterCommitHooks.set(trx, hooks);
     return fn(trx);
   });
-  for (const hook of hooks) hook();
+  // Committed: whatever a hook does, the caller's work is done and must be reported so.
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch {
+      // A hook only hands over work that is already durable; the poll or sweeper picks it up.
+    }
+  }
   return result;
 }
 

@@ -113,6 +113,18 @@ describeEachDialect('JobsRepository.claimDue and inTransaction', (target) => {
     expect(seen).toEqual(['first', 'second']);
     expect(await visible(committed.id)).toBeDefined();
 
+    // A hook that throws does not turn a committed transaction into a failure, nor stop the next hook.
+    await expect(
+      inTransaction(handle.db, (trx) => {
+        afterCommit(trx, () => {
+          throw new Error('hook failed');
+        });
+        afterCommit(trx, () => seen.push('after the failed one'));
+        return Promise.resolve('committed');
+      }),
+    ).resolves.toBe('committed');
+    expect(seen).toEqual(['first', 'second', 'after the failed one']);
+
     const rolledBack = job('claim.hooks', {});
     await expect(
       inTransaction(handle.db, async (trx) => {
@@ -121,7 +133,7 @@ describeEachDialect('JobsRepository.claimDue and inTransaction', (target) => {
         throw new Error('abort');
       }),
     ).rejects.toThrow('abort');
-    expect(seen).toEqual(['first', 'second']);
+    expect(seen).toEqual(['first', 'second', 'after the failed one']);
     expect(await visible(rolledBack.id)).toBeUndefined();
 
     // A transaction opened some other way has no hooks: the caller must find the commit itself.
