@@ -134,24 +134,20 @@ export class BullmqJobQueue extends JobQueueDriver {
     // Stop fetching, let what runs finish (bounded), then close; a forced close leaves
     // the rows `running` and the sweeper of another instance relays them after the lease.
     await Promise.all(workers.map((w) => w.pause(true).catch(() => undefined)));
-    const drained = await this.drainRunning();
-    const settled =
-      drained &&
-      (await this.withTimeout(
+    if (await this.drainRunning())
+      await this.withTimeout(
         Promise.allSettled([...this.processing]),
         this.options.shutdownTimeoutMs,
-      ));
-    // A graceful close waits for BullMQ's blocking connection to end, which never happens
-    // while it is reconnecting (Redis down, or just back): bounded, then forced.
-    const closedGracefully = await this.withTimeout(
-      Promise.all(workers.map((w) => w.close(!settled).catch(() => undefined))),
+      );
+    // Always BullMQ's forced close: what ran has finished (or we chose not to wait for it), and
+    // its graceful close waits for the blocking connection to end, which never happens while
+    // that connection is reconnecting (Redis down, or just back). A second close() only returns
+    // the first one's promise, so a graceful close that hangs can no longer be forced, and its
+    // lock-renewal timer would keep the process alive.
+    await this.withTimeout(
+      Promise.all(workers.map((w) => w.close(true).catch(() => undefined))),
       CLOSE_TIMEOUT_MS,
     );
-    if (!closedGracefully)
-      await this.withTimeout(
-        Promise.all(workers.map((w) => w.close(true).catch(() => undefined))),
-        CLOSE_TIMEOUT_MS,
-      );
     await this.withTimeout(
       Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined))),
       CLOSE_TIMEOUT_MS,

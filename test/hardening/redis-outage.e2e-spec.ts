@@ -231,6 +231,7 @@ describeWithRedis('Shutting down during a Redis outage', () => {
       port: Number(target.port || 6379),
     });
     const database = await createTestDatabase();
+    const timersBefore = activeTimers();
     try {
       const sut = await startTestApp({
         env: { DATABASE_URL: database.url, REDIS_URL: proxy.rewrite(redisUrl ?? '') },
@@ -249,6 +250,12 @@ describeWithRedis('Shutting down during a Redis outage', () => {
       await proxy.restore();
       // Bounded by the test's timeout: BullMQ's graceful close alone never resolved here.
       await sut.close();
+      // Nothing of the app keeps the process alive: a worker whose close was left hanging
+      // renewed its locks every 7.5 s forever. ioredis ends the sockets it closed within 2 s.
+      const settle = Date.now() + 5_000;
+      while (activeTimers() > timersBefore && Date.now() < settle)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
     } finally {
       await proxy.restore().catch(() => undefined);
       await proxy.close();
@@ -256,3 +263,8 @@ describeWithRedis('Shutting down during a Redis outage', () => {
     }
   }, 30_000);
 });
+
+/** Timers that keep the process alive (the test's own timeout among them). */
+function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((type) => type === 'Timeout').length;
+}
