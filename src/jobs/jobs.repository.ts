@@ -4,6 +4,7 @@ import { AppError } from '../common/errors/app-error';
 import { decodeCursor, encodeCursor, type Page } from '../common/http/pagination';
 import type { DatabaseHandle } from '../database/database.factory';
 import { DATABASE_HANDLE } from '../database/database.module';
+import { WriteBatcher } from '../database/write-batcher';
 import type { DatabaseSchema, Db, Dialect, JobsTable } from '../database/database.types';
 import type { JobStatus, JobView } from './job-queue';
 import { JOB_ID_PATTERN } from './job-id';
@@ -49,6 +50,13 @@ function compareDue(x: Pick<JobRow, 'run_at' | 'id'>, y: Pick<JobRow, 'run_at' |
   return x.id < y.id ? -1 : x.id > y.id ? 1 : 0;
 }
 
+/** An attempt that ended well, waiting to be recorded. */
+interface Completion {
+  id: string;
+  attempt: number;
+  updatedAt: string;
+}
+
 /** Each way a job becomes claimable: its status, and the column that says since when. */
 const CLAIM_BRANCHES = [
   ['queued', 'run_at'],
@@ -65,6 +73,9 @@ const CLAIM_BRANCHES = [
 export class JobsRepository {
   private readonly db: Db;
   private readonly dialect: Dialect;
+  private readonly completions = new WriteBatcher<Completion, boolean>((items) =>
+    this.completeAll(items),
+  );
 
   constructor(@Inject(DATABASE_HANDLE) handle: DatabaseHandle) {
     this.db = handle.db;
@@ -183,8 +194,37 @@ export class JobsRepository {
     return { kind: 'stale' };
   }
 
-  async complete(id: string, attempt: number, now: Date): Promise<boolean> {
-    return this.leave(id, attempt, { status: 'done', updated_at: now.toISOString() });
+  /**
+   * Marks the attempt done; false when the row is no longer ours. Completions
+   * that end together are written as one statement (group commit), so a busy
+   * runner pays one commit per batch instead of one per job.
+   */
+  complete(id: string, attempt: number, now: Date): Promise<boolean> {
+    return this.completions.add({ id, attempt, updatedAt: now.toISOString() });
+  }
+
+  private async completeAll(items: readonly Completion[]): Promise<boolean[]> {
+    const ids = new Set(items.map((c) => c.id));
+    if (items.length === 1 || ids.size < items.length) {
+      const out: boolean[] = [];
+      for (const c of items)
+        out.push(await this.leave(c.id, c.attempt, { status: 'done', updated_at: c.updatedAt }));
+      return out;
+    }
+    // One updated_at for the batch: its items ended within the same turn of the event loop.
+    const updatedAt = items.reduce((max, c) => (c.updatedAt > max ? c.updatedAt : max), '');
+    const rows = await this.db
+      .updateTable('jobs')
+      .set({ status: 'done', updated_at: updatedAt, locked_until: null })
+      .where('id', 'in', [...ids])
+      .where('status', '=', 'running')
+      .where((eb) =>
+        eb.or(items.map((c) => eb.and([eb('id', '=', c.id), eb('attempts', '=', c.attempt)]))),
+      )
+      .returning('id')
+      .execute();
+    const done = new Set(rows.map((r) => r.id));
+    return items.map((c) => done.has(c.id));
   }
 
   async scheduleRetry(

@@ -10,6 +10,7 @@ import type { WebhookEventContext } from './webhook-handler.decorator';
 import { WebhookHandlerRegistry } from './webhook-handler.registry';
 import { WebhookEventRow, WebhookEventsRepository } from './webhook-events.repository';
 import { inTransaction } from '../database/transaction';
+import { WriteBatcher } from '../database/write-batcher';
 
 /** The job that processes one stored event. */
 export const WEBHOOK_PROCESS_JOB = 'webhook.process';
@@ -36,18 +37,18 @@ export interface StoreResult {
   duplicates: number;
 }
 
-/** The most `store` calls written in one transaction. */
-const MAX_GROUP = 64;
+/**
+ * Events processed at once per instance. Handlers mostly read and write our
+ * own tables (a provider is called only to re-read an object when in doubt),
+ * and a wider window lets a backlog be claimed, completed and marked in
+ * batches of this size, a commit per batch.
+ */
+const PROCESS_CONCURRENCY = 16;
 
-interface WaitingStore {
+/** One call of {@link WebhookInbox.store}, as the group commit writes it. */
+interface StoreCall {
   provider: string;
   events: readonly IncomingWebhookEvent[];
-  resolve(result: StoreResult): void;
-  reject(err: unknown): void;
-}
-
-function resultOf(call: WaitingStore, stored: number): StoreResult {
-  return { stored, duplicates: call.events.length - stored };
 }
 
 /**
@@ -58,9 +59,14 @@ function resultOf(call: WaitingStore, stored: number): StoreResult {
 @Injectable()
 export class WebhookInbox implements OnModuleInit {
   private readonly logger = new Logger(WebhookInbox.name);
-  /** Calls of {@link store} waiting for the next transaction. */
-  private readonly waiting: WaitingStore[] = [];
-  private writing = false;
+  /** Calls that arrive together are written in one transaction (at most 64). */
+  private readonly writes = new WriteBatcher<StoreCall, number>((calls) =>
+    inTransaction(this.db, async (trx) => {
+      const stored: number[] = [];
+      for (const call of calls) stored.push(await this.insertEvents(trx, call));
+      return stored;
+    }),
+  );
 
   constructor(
     @InjectDb() private readonly db: Db,
@@ -72,6 +78,7 @@ export class WebhookInbox implements OnModuleInit {
 
   onModuleInit(): void {
     this.jobs.register<WebhookProcessJobPayload>(WEBHOOK_PROCESS_JOB, {
+      concurrency: PROCESS_CONCURRENCY,
       handler: (payload, ctx) => this.process(payload, ctx),
       onDead: (payload, ctx) => this.onDead(payload.eventRowId, ctx.error),
     });
@@ -82,11 +89,8 @@ export class WebhookInbox implements OnModuleInit {
    * when this resolves each event is durable and will be processed; answer
    * the provider only after it. Repeats are skipped, not errors.
    *
-   * Group commit: calls that arrive while a transaction is being written wait
-   * and are written together in the next one (at most {@link MAX_GROUP}
-   * calls), each resolved only once that transaction has committed. If a
-   * group's transaction fails, its calls are written one by one so that one
-   * bad call cannot fail the others.
+   * Calls that arrive together are written in one transaction (see
+   * {@link WriteBatcher}), each resolved only once it has committed.
    */
   async store(provider: string, events: readonly IncomingWebhookEvent[]): Promise<StoreResult> {
     if (!provider) throw new Error('store needs a provider');
@@ -97,49 +101,12 @@ export class WebhookInbox implements OnModuleInit {
         throw new Error(`${provider} webhook event without a type`);
     }
     if (events.length === 0) return { stored: 0, duplicates: 0 };
-    return new Promise<StoreResult>((resolve, reject) => {
-      this.waiting.push({ provider, events, resolve, reject });
-      if (!this.writing) void this.writeWaiting();
-    });
-  }
-
-  /** Writes the waiting calls, a group per transaction, until none is left; never rejects. */
-  private async writeWaiting(): Promise<void> {
-    this.writing = true;
-    try {
-      while (this.waiting.length > 0) {
-        const group = this.waiting.splice(0, MAX_GROUP);
-        try {
-          const counts = await inTransaction(this.db, async (trx) => {
-            const out: number[] = [];
-            for (const call of group) out.push(await this.insertEvents(trx, call));
-            return out;
-          });
-          group.forEach((call, i) => call.resolve(resultOf(call, counts[i])));
-        } catch (err) {
-          if (group.length === 1) group[0].reject(err);
-          else for (const call of group) await this.writeAlone(call);
-        }
-      }
-    } finally {
-      this.writing = false;
-    }
-  }
-
-  private async writeAlone(call: WaitingStore): Promise<void> {
-    try {
-      const count = await inTransaction(this.db, (trx) => this.insertEvents(trx, call));
-      call.resolve(resultOf(call, count));
-    } catch (err) {
-      call.reject(err);
-    }
+    const stored = await this.writes.add({ provider, events });
+    return { stored, duplicates: events.length - stored };
   }
 
   /** Inserts one call's new events, each with its processing job; how many were new. */
-  private async insertEvents(
-    trx: Transaction<DatabaseSchema>,
-    call: WaitingStore,
-  ): Promise<number> {
+  private async insertEvents(trx: Transaction<DatabaseSchema>, call: StoreCall): Promise<number> {
     const now = this.clock.now();
     const receivedAt = now.toISOString();
     let count = 0;

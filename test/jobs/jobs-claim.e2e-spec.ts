@@ -141,4 +141,53 @@ describeEachDialect('JobsRepository.claimDue and inTransaction', (target) => {
       .transaction()
       .execute((trx) => Promise.resolve(expect(afterCommit(trx, () => undefined)).toBe(false)));
   });
+
+  it('records completions that end together in one statement, each fenced by its own attempt', async () => {
+    const now = new Date(T0 + 200_000);
+    const lease = new Date(now.getTime() + 60_000);
+    const rows = Array.from({ length: 5 }, () => job('claim.complete', { status: 'queued' }));
+    await insert(rows);
+    const claimed = await repo.claimDue('claim.complete', 5, now, lease);
+    expect(claimed).toHaveLength(5);
+    // The fourth lost its lease meanwhile: another runner claimed it again (attempt 2).
+    await handle.db
+      .updateTable('jobs')
+      .set({ attempts: 2 })
+      .where('id', '=', claimed[3].id)
+      .execute();
+    const statements: string[] = [];
+    const logged = new JobsRepository({
+      ...handle,
+      db: handle.db.withPlugin({
+        transformQuery: (args) => {
+          if (args.node.kind === 'UpdateQueryNode') statements.push(args.queryId.queryId);
+          return args.node;
+        },
+        transformResult: (args) => Promise.resolve(args.result),
+      }),
+    });
+    const done = new Date(now.getTime() + 1_000);
+
+    const results = await Promise.all(claimed.map((row) => logged.complete(row.id, 1, done)));
+
+    expect(results).toEqual([true, true, true, false, true]);
+    expect(statements).toHaveLength(1);
+    const after = await handle.db
+      .selectFrom('jobs')
+      .select(['id', 'status', 'locked_until', 'updated_at'])
+      .where(
+        'id',
+        'in',
+        claimed.map((r) => r.id),
+      )
+      .orderBy('id')
+      .execute();
+    expect(after.map((r) => r.status)).toEqual(['done', 'done', 'done', 'running', 'done']);
+    for (const row of after.filter((r) => r.status === 'done')) {
+      expect(row.locked_until).toBeNull();
+      expect(row.updated_at).toBe(done.toISOString());
+    }
+    // Completed already: a late second report of the same attempt is refused.
+    expect(await repo.complete(claimed[0].id, 1, done)).toBe(false);
+  });
 });

@@ -1,3 +1,4 @@
+import { WebhookEventsRepository } from '../../src/webhooks/webhook-events.repository';
 import { WebhookInbox } from '../../src/webhooks/webhook-inbox.service';
 import { describeEachDialect, TestDatabase } from '../helpers/databases';
 import { testWebhookState } from './test-provider.module';
@@ -50,6 +51,23 @@ describeEachDialect(`${WebhookInbox.name} group commit`, (target) => {
     await sut.jobs.whenIdle();
     const handled = testWebhookState.callsOf('thing').map((c) => c.context.eventId);
     expect(handled.sort()).toEqual([...ids, 'group_pair'].sort());
+    // Marked processed in batches, each event counted once.
+    for (const row of (await sut.rows('test')).filter((r) => r.event_id.startsWith('group_'))) {
+      expect(row).toMatchObject({ status: 'processed', attempts: 1, last_error: null });
+      expect(row.processed_at).toEqual(expect.any(String));
+    }
+  });
+
+  it('counts every processing of an event marked twice in the same batch', async () => {
+    await inbox.store('test', [event('group_twice')]);
+    await sut.jobs.whenIdle();
+    const [row] = (await sut.rows('test')).filter((r) => r.event_id === 'group_twice');
+    const repo = sut.app.get(WebhookEventsRepository);
+    const at = new Date();
+
+    await Promise.all([repo.markProcessed(row.id, at), repo.markProcessed(row.id, at)]);
+
+    expect(await repo.findById(row.id)).toMatchObject({ status: 'processed', attempts: 3 });
   });
 
   it('fails only the call whose events cannot be stored; the calls written with it are kept', async () => {
