@@ -6,6 +6,7 @@ import type { SmsEventsTable, SmsInboundMessagesTable, SmsMessagesTable } from '
 import { SmsStatus, statusesBelow } from './sms-status';
 import { newestFirstPage } from '../database/newest-first';
 import { inTransaction } from '../database/transaction';
+import { WriteBatcher } from '../database/write-batcher';
 
 export type SmsMessageRow = Selectable<SmsMessagesTable>;
 export type SmsEventRow = Selectable<SmsEventsTable>;
@@ -17,6 +18,15 @@ export interface SmsListFilter {
   limit: number;
   /** Strictly after this (created_at, id), newest first. */
   after?: { createdAt: string; id: string };
+}
+
+/** What Twilio's answer to a send records. */
+export interface Accepted {
+  providerId: string;
+  status: SmsStatus;
+  from: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
 }
 
 /** What a status callback changes: the status (forward only) and, for a failure, why. */
@@ -34,6 +44,13 @@ export interface StatusChange {
  */
 @Injectable()
 export class SmsRepository {
+  private readonly attempts = new WriteBatcher<{ id: string; at: string }, void>((items) =>
+    this.countAttempts(items),
+  );
+  private readonly accepted = new WriteBatcher<{ id: string; values: Accepted; at: string }, void>(
+    (items) => this.markAllAccepted(items),
+  );
+
   constructor(@InjectDb() private readonly db: Db) {}
 
   transaction<T>(fn: (trx: Transaction<DatabaseSchema>) => Promise<T>): Promise<T> {
@@ -78,8 +95,27 @@ export class SmsRepository {
       .execute();
   }
 
-  /** One more request to Twilio is being made for this message: count it, and show it is being sent. */
-  async countAttempt(id: string, now: Date): Promise<void> {
+  /**
+   * One more request to Twilio is being made for this message: count it, and
+   * show it is being sent. Attempts that start together are counted in one
+   * statement (group commit).
+   */
+  countAttempt(id: string, now: Date): Promise<void> {
+    return this.attempts.add({ id, at: now.toISOString() });
+  }
+
+  private async countAttempts(items: readonly { id: string; at: string }[]): Promise<void[]> {
+    const ids = new Set(items.map((i) => i.id));
+    // The same message twice in a batch: one statement each, so both attempts count.
+    const groups =
+      ids.size < items.length
+        ? items.map((i) => ({ ids: [i.id], at: i.at }))
+        : [{ ids: [...ids], at: items.reduce((max, i) => (i.at > max ? i.at : max), '') }];
+    for (const group of groups) await this.incrementAttempts(group.ids, group.at);
+    return items.map(() => undefined);
+  }
+
+  private async incrementAttempts(ids: readonly string[], at: string): Promise<void> {
     await this.db
       .updateTable('sms_messages')
       .set((eb) => ({
@@ -90,25 +126,36 @@ export class SmsRepository {
           .then('sending' as const)
           .else(eb.ref('status'))
           .end(),
-        updated_at: now.toISOString(),
+        updated_at: at,
       }))
-      .where('id', '=', id)
+      .where('id', 'in', ids)
       .execute();
   }
 
-  /** Twilio accepted the message: its SID, and at least `sent`. */
-  async markAccepted(
-    id: string,
-    values: {
-      providerId: string;
-      status: SmsStatus;
-      from: string | null;
-      errorCode: string | null;
-      errorMessage: string | null;
-    },
-    now: Date,
+  /**
+   * Twilio accepted the message: its SID, and at least `sent`. Messages
+   * accepted together are recorded in one transaction (group commit).
+   */
+  markAccepted(id: string, values: Accepted, now: Date): Promise<void> {
+    return this.accepted.add({ id, values, at: now.toISOString() });
+  }
+
+  private async markAllAccepted(
+    items: readonly { id: string; values: Accepted; at: string }[],
+  ): Promise<void[]> {
+    if (items.length === 1) await this.setAccepted(this.db, items[0]);
+    else
+      await inTransaction(this.db, async (trx) => {
+        for (const item of items) await this.setAccepted(trx, item);
+      });
+    return items.map(() => undefined);
+  }
+
+  private async setAccepted(
+    db: Executor,
+    { id, values, at }: { id: string; values: Accepted; at: string },
   ): Promise<void> {
-    await this.db
+    await db
       .updateTable('sms_messages')
       .set((eb) => ({
         provider_id: values.providerId,
@@ -116,7 +163,7 @@ export class SmsRepository {
         from_number: eb.fn.coalesce('from_number', eb.val(values.from)),
         error_code: values.errorCode,
         error_message: values.errorMessage,
-        updated_at: now.toISOString(),
+        updated_at: at,
       }))
       .where('id', '=', id)
       .where('provider_id', 'is', null)

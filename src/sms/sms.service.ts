@@ -13,6 +13,7 @@ import { forward, fromTwilioStatus, isFinal, rankOf, SmsStatus } from './sms-sta
 import { TwilioClient } from './twilio.client';
 import { safeTwilioMessage, TwilioError } from './twilio-error';
 import { paramOf, TwilioParams } from './twilio-form';
+import { WriteBatcher } from '../database/write-batcher';
 
 /** The background job that hands one message to Twilio. */
 export const SMS_SEND_JOB = 'sms.send';
@@ -57,6 +58,20 @@ function toDto(row: SmsMessageRow, events: SmsEventRow[]): SmsMessageDto {
 export class SmsService implements OnModuleInit {
   private readonly logger = new Logger(SmsService.name);
 
+  /**
+   * Each message with its send job, in one transaction; messages accepted
+   * together share it (group commit), each answered once it has committed.
+   */
+  private readonly accepts = new WriteBatcher<SmsMessageRow, void>((rows) =>
+    this.repo.transaction(async (trx) => {
+      for (const row of rows) {
+        await this.repo.insert(trx, row);
+        await this.jobs.enqueue<SmsSendJobPayload>(SMS_SEND_JOB, { messageId: row.id }, { trx });
+      }
+      return rows.map(() => undefined);
+    }),
+  );
+
   constructor(
     private readonly repo: SmsRepository,
     private readonly twilio: TwilioClient,
@@ -91,10 +106,7 @@ export class SmsService implements OnModuleInit {
       created_at: iso,
       updated_at: iso,
     };
-    await this.repo.transaction(async (trx) => {
-      await this.repo.insert(trx, row);
-      await this.jobs.enqueue<SmsSendJobPayload>(SMS_SEND_JOB, { messageId: row.id }, { trx });
-    });
+    await this.accepts.add(row);
     this.logger.log({ messageId: row.id, to: maskPhone(row.to_number) }, 'sms queued');
     return toDto(row, []);
   }
