@@ -8,6 +8,7 @@ import { loadAppConfig } from '../../src/config/app.config';
 import { DATABASE } from '../../src/database/database.module';
 import type { Db } from '../../src/database/database.types';
 import { JobQueueOptionsModule } from '../../src/jobs/job-queue.options';
+import { instrumentSqlite } from '../shared/sqlite-stats';
 
 export type BenchRequest = 'counts' | 'stop';
 export type BenchReply =
@@ -20,45 +21,6 @@ export type BenchReply =
       cpuMicros: number;
     }
   | { kind: 'stopped' };
-
-/** BENCH_SQL_STATS=1: time every SQLite statement by its SQL text, printed to stderr at stop. */
-function instrumentSqlite(): () => void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const Database = require('better-sqlite3') as {
-    prototype: { prepare: (sql: string) => Record<string, unknown> };
-  };
-  const stats = new Map<string, { n: number; ms: number }>();
-  const original = Database.prototype.prepare;
-  Database.prototype.prepare = function (this: unknown, sql: string) {
-    const started = performance.now();
-    const statement = original.call(this, sql);
-    const prepareMs = performance.now() - started;
-    for (const method of ['all', 'run', 'get', 'iterate']) {
-      const fn = statement[method] as ((...args: unknown[]) => unknown) | undefined;
-      if (typeof fn !== 'function') continue;
-      statement[method] = (...args: unknown[]) => {
-        const t = performance.now();
-        try {
-          return fn.apply(statement, args);
-        } finally {
-          const s = stats.get(sql) ?? { n: 0, ms: 0 };
-          s.n += 1;
-          s.ms += performance.now() - t + prepareMs;
-          stats.set(sql, s);
-        }
-      };
-    }
-    return statement;
-  };
-  return () => {
-    const rows = [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
-    for (const [sql, s] of rows) {
-      process.stderr.write(
-        `${s.ms.toFixed(0).padStart(7)} ms ${String(s.n).padStart(7)} × ${((s.ms / s.n) * 1000).toFixed(0).padStart(6)} µs  ${sql.slice(0, 160)}\n`,
-      );
-    }
-  };
-}
 
 async function main(): Promise<void> {
   const printSqlStats = process.env.BENCH_SQL_STATS ? instrumentSqlite() : undefined;

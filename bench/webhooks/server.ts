@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Db } from '../../src/database/database.types';
 import { verifyStripeSignature } from '../../src/payments/stripe-signature.verifier';
+import { instrumentSqlite } from '../shared/sqlite-stats';
 
 export const BENCH_SECRET = 'whsec_benchmarkSecret0000000000000000';
 const TOLERANCE_SECONDS = 300;
@@ -90,6 +91,8 @@ async function startPlain(): Promise<Running> {
 }
 
 async function startApp(databaseUrl: string | undefined): Promise<Running> {
+  // Before the application opens its database, so every statement is timed.
+  const printSqlStats = process.env.BENCH_SQL_STATS ? instrumentSqlite() : undefined;
   const { default: pino } = await import('pino');
   const { createApp } = await import('../../src/app.factory');
   const { RateLimitModule } = await import('../../src/common/rate-limit/rate-limit.module');
@@ -142,6 +145,7 @@ async function startApp(databaseUrl: string | undefined): Promise<Running> {
     pause: () => app.get(JobQueueDriver).stop(),
     close: async () => {
       await app.close();
+      printSqlStats?.();
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
