@@ -1,24 +1,16 @@
 import { sql } from 'kysely';
 import { DATABASE } from '../../src/database/database.module';
 import type { Db } from '../../src/database/database.types';
-import { bearer, KEYS, startTestApp, type TestApp } from '../helpers/app';
+import { KEYS, startTestApp, type TestApp } from '../helpers/app';
 import { createPostgresDatabase, type TestDatabase } from '../helpers/databases';
 import { ProbeModule, probeState } from '../helpers/probe.module';
+import { boundedFetch, type JsonAnswer } from '../helpers/bounded-fetch';
 import { TcpProxy } from '../helpers/tcp-proxy';
 
 const postgresUrl = process.env.TEST_DATABASE_URL;
 if (!postgresUrl)
   process.stdout.write('PostgreSQL outage suite skipped: TEST_DATABASE_URL is not set\n');
 const describeWithPostgres = postgresUrl ? describe : describe.skip;
-
-/** Far above what the request would take when it fails fast, far below "hangs". */
-const CLIENT_TIMEOUT_MS = 5000;
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
 
 /**
  * PostgreSQL restarted under a running instance (a TCP relay in front of the
@@ -51,30 +43,14 @@ describeWithPostgres('PostgreSQL restart', () => {
     await database?.drop();
   }, 30_000);
 
-  async function call(
+  const call = (
     method: 'GET' | 'POST',
     path: string,
-    opts: { key?: string; body?: unknown; headers?: Record<string, string> } = {},
-  ): Promise<Answer> {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(opts.key ? bearer(opts.key) : {}),
-        ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...opts.headers,
-      },
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
-    });
-    return {
-      status: res.status,
-      headers: res.headers,
-      body: (await res.json()) as Record<string, unknown>,
-    };
-  }
+    opts: Parameters<typeof boundedFetch>[3] = {},
+  ): Promise<JsonAnswer> => boundedFetch(base, method, path, opts);
 
   /** An idempotent create: the key is claimed in (and the response kept by) the database. */
-  const create = (key: string, amount: number): Promise<Answer> =>
+  const create = (key: string, amount: number): Promise<JsonAnswer> =>
     call('POST', '/probe/payments', {
       key: KEYS.payments,
       body: { amount },

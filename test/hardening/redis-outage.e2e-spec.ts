@@ -9,9 +9,10 @@ import { SHARED_REDIS_OPTIONS } from '../../src/common/redis/redis.module';
 import { DATABASE } from '../../src/database/database.module';
 import type { Db } from '../../src/database/database.types';
 import { JobQueue } from '../../src/jobs/job-queue';
-import { bearer, KEYS, startTestApp, type TestApp } from '../helpers/app';
+import { KEYS, startTestApp, type TestApp } from '../helpers/app';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases';
 import { ProbeModule } from '../helpers/probe.module';
+import { boundedFetch, CLIENT_TIMEOUT_MS, type JsonAnswer } from '../helpers/bounded-fetch';
 import { TcpProxy } from '../helpers/tcp-proxy';
 
 const redisUrl = process.env.TEST_REDIS_URL;
@@ -19,14 +20,6 @@ if (!redisUrl) process.stdout.write('Redis outage suites skipped: TEST_REDIS_URL
 const describeWithRedis = redisUrl ? describe : describe.skip;
 
 const STRIPE_WEBHOOK_SECRET = 'whsec_redisOutageTest000000000000000';
-
-/** Far above what the request would take when it fails fast, far below "hangs". */
-const CLIENT_TIMEOUT_MS = 5000;
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
 
 /**
  * Redis taken away from a running instance (a TCP relay in front of the
@@ -66,14 +59,10 @@ describeWithRedis('Redis outage', () => {
     await database?.drop();
   }, 30_000);
 
-  /** Over a real connection with a client-side timeout: a hang fails the test instead of stalling it. */
-  async function get(path: string, key?: string): Promise<Answer> {
-    const res = await fetch(`${base}${path}`, {
-      headers: key ? bearer(key) : {},
-      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  }
+  const get = async (path: string, key?: string): Promise<Omit<JsonAnswer, 'headers'>> => {
+    const { status, body } = await boundedFetch(base, 'GET', path, { key });
+    return { status, body };
+  };
 
   /**
    * Bounded polling until readiness is 200 again and every Redis client of the
