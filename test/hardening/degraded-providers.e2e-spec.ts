@@ -4,10 +4,10 @@ import { DATABASE } from '../../src/database/database.module';
 import type { Db } from '../../src/database/database.types';
 import { JobQueue } from '../../src/jobs/job-queue';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox-cluster';
-import { bearer, KEYS, startTestApp, type TestApp } from '../helpers/app';
+import { injectJson, startTestApp, type TestApp } from '../helpers/app';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases';
 import { signedDelivery } from '../helpers/signed-webhooks';
-import { freePort } from '../sms/sms-test-app';
+import { freePort } from '../helpers/free-port';
 
 /** The credentials of each provider (CONTRACT §1); removing them disables it. */
 const CREDENTIALS: Record<ProviderId, string[]> = {
@@ -62,15 +62,7 @@ describe('Degraded operation: one provider disabled', () => {
     });
 
     const call = (method: 'GET' | 'POST', url: string, body?: unknown): Promise<Response> =>
-      sut.app.inject({
-        method,
-        url,
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-        headers: {
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...bearer(KEYS.all),
-        },
-      });
+      injectJson(sut.app, method, url, body);
 
     /** Until the jobs ran and every emulator delivered its webhooks, which enqueue jobs again. */
     async function settle(): Promise<void> {

@@ -27,8 +27,7 @@ describeWithPostgres('PostgreSQL restart', () => {
 
   beforeAll(async () => {
     database = await createPostgresDatabase(postgresUrl ?? '');
-    const target = new URL(database.url);
-    proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+    proxy = await TcpProxy.inFrontOf(database.url, 5432);
     sut = await startTestApp({
       env: { DATABASE_URL: proxy.rewrite(database.url) },
       imports: [ProbeModule],

@@ -34,8 +34,7 @@ describeWithRedis('Redis outage', () => {
   let base: string;
 
   beforeAll(async () => {
-    const target = new URL(redisUrl ?? '');
-    proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
+    proxy = await TcpProxy.inFrontOf(redisUrl ?? '', 6379);
     database = await createTestDatabase();
     sut = await startTestApp({
       env: {
@@ -175,8 +174,7 @@ describeWithRedis(RedisRateLimiter.name, () => {
   let redis: Redis;
 
   beforeAll(async () => {
-    const target = new URL(redisUrl ?? '');
-    proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
+    proxy = await TcpProxy.inFrontOf(redisUrl ?? '', 6379);
     redis = new Redis(proxy.rewrite(redisUrl ?? ''), SHARED_REDIS_OPTIONS);
     redis.on('error', () => undefined);
     await redis.connect();
@@ -214,11 +212,7 @@ describeWithRedis(RedisRateLimiter.name, () => {
 
 describeWithRedis('Shutting down during a Redis outage', () => {
   it('closes the app (BullMQ workers included) although Redis is unreachable', async () => {
-    const target = new URL(redisUrl ?? '');
-    const proxy = await TcpProxy.start({
-      host: target.hostname,
-      port: Number(target.port || 6379),
-    });
+    const proxy = await TcpProxy.inFrontOf(redisUrl ?? '', 6379);
     const database = await createTestDatabase();
     const timersBefore = activeTimers();
     try {

@@ -1,7 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { JobQueueOptions } from '../../src/jobs/job-queue.options';
@@ -10,16 +9,6 @@ import { pollUntil } from './poll';
 const ROOT = join(__dirname, '..', '..');
 /** The compiled entry point, as `npm start` runs it. */
 export const MAIN_JS = join(ROOT, 'dist', 'main.js');
-
-/** A port that was free a moment ago (the app must know its port before it starts). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function newestSource(dir: string): { path: string; mtimeMs: number } | undefined {
   let newest: { path: string; mtimeMs: number } | undefined;

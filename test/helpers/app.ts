@@ -28,6 +28,26 @@ export const bearer = (secret: string): Record<string, string> => ({
   authorization: `Bearer ${secret}`,
 });
 
+/** An in-process request with the all-scopes key and, when given, a JSON body. */
+export function injectJson(
+  app: NestFastifyApplication,
+  method: 'GET' | 'POST',
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): ReturnType<NestFastifyApplication['inject']> {
+  return app.inject({
+    method,
+    url,
+    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...bearer(KEYS.all),
+      ...headers,
+    },
+  });
+}
+
 /**
  * The configuration of a test app: `env` over quiet test defaults. In
  * scale-out mode `REDIS_URL` defaults to `TEST_REDIS_URL` (a test keeps the

@@ -28,6 +28,12 @@ export class TcpProxy {
     return proxy;
   }
 
+  /** Relays to the server `url` names (its port, else `defaultPort`). */
+  static inFrontOf(url: string, defaultPort: number): Promise<TcpProxy> {
+    const target = new URL(url);
+    return TcpProxy.start({ host: target.hostname, port: Number(target.port || defaultPort) });
+  }
+
   get port(): number {
     return this.listenPort;
   }

@@ -13,7 +13,7 @@ import { PaymentsModule } from '../../src/payments/payments.module';
 import { EmulatorServer } from '../../src/sandbox/core/emulator-server';
 import { StripeEmulator, type StripeState } from '../../src/sandbox/stripe/stripe.emulator';
 import { WebhooksModule } from '../../src/webhooks/webhooks.module';
-import { bearer, KEYS, startTestApp, TestApp } from '../helpers/app';
+import { injectJson, startTestApp, TestApp } from '../helpers/app';
 import type { TestDatabase } from '../helpers/databases';
 
 export const STRIPE_SECRET_KEY = 'sk_test_switchboardPayments000000000';
@@ -141,17 +141,7 @@ async function startOnce(
     emulator,
     stripe,
     stripeState: () => emulator.state() as StripeState,
-    call: (method, url, body, headers = {}) =>
-      sut.app.inject({
-        method,
-        url,
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-        headers: {
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...bearer(KEYS.all),
-          ...headers,
-        },
-      }),
+    call: (method, url, body, headers = {}) => injectJson(sut.app, method, url, body, headers),
     deliver: (payload, opts = {}) => {
       const signature =
         opts.signature !== undefined

@@ -2,14 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { SmsService } from '../../src/sms/sms.service';
 import { describeEachDialect, TestDatabase } from '../helpers/databases';
 import { queueTargets } from '../helpers/test-mode';
-import {
-  freePort,
-  SmsTestApp,
-  startSmsApp,
-  startTwilioSandbox,
-  TO,
-  TwilioSandbox,
-} from './sms-test-app';
+import { freePort } from '../helpers/free-port';
+import { SmsTestApp, startSmsApp, startTwilioSandbox, TO, TwilioSandbox } from './sms-test-app';
 
 /** Short leases, so the second process takes over a job the first one left `running` within a test. */
 const RESTART_JOB_OPTIONS = {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import type { DestinationStream } from 'pino';
 import twilio from 'twilio';
 import { DATABASE } from '../../src/database/database.module';
@@ -17,6 +16,7 @@ import {
 import { TwilioRetryWait } from '../../src/sms/twilio.client';
 import { bearer, KEYS, startTestApp, TestApp } from '../helpers/app';
 import type { TestDatabase } from '../helpers/databases';
+import { freePort } from '../helpers/free-port';
 
 export const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
 export const AUTH_TOKEN = 'sms0'.repeat(8);
@@ -37,16 +37,6 @@ export const SMS_TEST_ENV = {
   LOG_LEVEL: process.env.SMS_TEST_LOG_LEVEL ?? 'silent',
   RATE_LIMIT_PER_MINUTE: '100000',
 };
-
-/** A port that was free a moment ago: the app's URL must be known before it starts (PUBLIC_BASE_URL). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export interface TwilioSandbox {
   server: EmulatorServer;
