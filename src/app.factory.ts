@@ -3,11 +3,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
-import {
-  createFastifyAdapter,
-  installHttpHooks,
-  registerSecurityHeaders,
-} from './common/http/http-setup';
+import { createFastifyAdapter, installHttpHooks } from './common/http/http-setup';
+import { ROOT_LOGGER } from './common/logging/logging.module';
+import { installRequestLogging } from './common/logging/request-logging';
 import type { AppConfig } from './config/app.config';
 
 /** Builds the configured application (not yet listening); shared by main.ts and the tests. */
@@ -26,7 +24,8 @@ export async function createApp(
   );
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  await registerSecurityHeaders(app, config);
+  // First: the hooks after it (and Nest's handlers) run in the request's log context.
+  installRequestLogging(app.getHttpAdapter().getInstance(), app.get(ROOT_LOGGER));
   installHttpHooks(app, config);
 
   const document = SwaggerModule.createDocument(

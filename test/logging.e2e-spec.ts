@@ -45,4 +45,34 @@ describe('Logs', () => {
     const request = mine.find((l) => l.msg === 'request completed');
     expect(request?.apiKey).toBe('all');
   });
+
+  it('logs a 5xx as "request errored" at error level, and keeps the logging context per request', async () => {
+    lines.length = 0;
+    const [crash, fine] = await Promise.all([
+      sut.app.inject({
+        method: 'GET',
+        url: '/probe/crash',
+        headers: { ...bearer(KEYS.all), 'x-request-id': 'log-test-crash' },
+      }),
+      sut.app.inject({
+        method: 'GET',
+        url: '/probe/log/someone',
+        headers: { ...bearer(KEYS.all), 'x-request-id': 'log-test-fine' },
+      }),
+    ]);
+    expect([crash.statusCode, fine.statusCode]).toEqual([500, 200]);
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const errored = parsed.find((l) => l.msg === 'request errored');
+    expect(errored).toMatchObject({
+      level: 50,
+      requestId: 'log-test-crash',
+      apiKey: 'all',
+      req: { method: 'GET', url: '/probe/crash' },
+      res: { statusCode: 500 },
+    });
+    expect(typeof errored?.responseTime).toBe('number');
+    // The service's line of the other request carries that request's id, not the crash's.
+    const probe = parsed.filter((l) => l.msg === 'probe log line');
+    expect(probe.map((l) => l.requestId)).toEqual(['log-test-fine']);
+  });
 });

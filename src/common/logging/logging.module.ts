@@ -1,70 +1,75 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import type { AppConfig } from '../../config/app.config';
 import { APP_CONFIG } from '../../config/config.module';
-import type { DestinationStream } from 'pino';
-import { maskDeep, maskString } from './mask';
+import { maskDeep } from './mask';
+
+/** The service's one pino logger: Nest's logger writes through it, and so do the request lines. */
+export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
 
 /**
  * Structured JSON logs (pino): one line per request plus whatever services log,
  * each with the request id; every log object passes through {@link maskDeep}.
+ *
+ * nestjs-pino adapts the logger to Nest's `LoggerService` and keeps the
+ * per-request logger in its async-local store; its own request middleware
+ * (pino-http, run through Nest's Express-style middleware layer) is not used:
+ * {@link installRequestLogging} does the same from two Fastify hooks at a
+ * fraction of the cost per request (bench/webhooks).
  */
 @Module({})
 export class LoggingModule {
   /** `destination` replaces stdout (tests read the lines back). */
   static forRoot(destination?: DestinationStream): DynamicModule {
-    return { module: LoggingModule, imports: [loggerModule(destination)] };
+    const root = {
+      module: RootLoggerModule,
+      providers: [
+        {
+          provide: ROOT_LOGGER,
+          inject: [APP_CONFIG],
+          useFactory: (config: AppConfig): Logger => createRootLogger(config, destination),
+        },
+      ],
+      exports: [ROOT_LOGGER],
+    };
+    return {
+      module: LoggingModule,
+      global: true,
+      imports: [
+        root,
+        LoggerModule.forRootAsync({
+          imports: [root],
+          inject: [ROOT_LOGGER],
+          // No routes: nestjs-pino's middleware is replaced by installRequestLogging.
+          useFactory: (logger: Logger) => ({ pinoHttp: { logger }, forRoutes: [] }),
+        }),
+      ],
+      exports: [root],
+    };
   }
 }
 
-function loggerModule(destination?: DestinationStream): DynamicModule {
-  return LoggerModule.forRootAsync({
-    inject: [APP_CONFIG],
-    useFactory: (config: AppConfig) => ({
-      pinoHttp: [
-        {
-          level: config.log.level,
-          // Fastify has already chosen the id (our genReqId); reuse it so every line agrees.
-          genReqId: (req: IncomingMessage) =>
-            (req as IncomingMessage & { id?: string }).id ?? 'unknown',
-          customAttributeKeys: { reqId: 'requestId' },
-          // Every line logged while serving a request carries just its id; the request itself once, at the end.
-          quietReqLogger: true,
-          // Evaluated again when the response is logged, after the guard named the caller.
-          customProps: (req: IncomingMessage) => ({
-            apiKey: (req as IncomingMessage & { principal?: { name: string } }).principal?.name,
-          }),
-          // Load balancers poll health every few seconds. The logger runs as a middleware
-          // (middie), which shows it the URL relative to its mount point: read the original.
-          autoLogging: {
-            ignore: (req: IncomingMessage & { originalUrl?: string }) =>
-              (req.originalUrl ?? req.url ?? '').startsWith('/health/'),
-          },
-          serializers: {
-            req: (req: { method?: string; url?: string }) => ({
-              method: req.method,
-              url: maskString(req.url ?? ''),
-            }),
-            res: (res: ServerResponse | { statusCode?: number }) => ({
-              statusCode: res.statusCode,
-            }),
-          },
-          formatters: {
-            log: (obj: Record<string, unknown>) => maskDeep(obj) as Record<string, unknown>,
-          },
-          redact: {
-            paths: [
-              'req.headers.authorization',
-              'req.headers.cookie',
-              '*.authorization',
-              '*.apiKey.secret',
-            ],
-            censor: '[REDACTED]',
-          },
-        },
-        destination ?? process.stdout,
-      ],
-    }),
-  });
+@Module({})
+class RootLoggerModule {}
+
+export function createRootLogger(config: AppConfig, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level: config.log.level,
+      formatters: {
+        log: (obj: Record<string, unknown>) => maskDeep(obj) as Record<string, unknown>,
+      },
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          '*.authorization',
+          '*.apiKey.secret',
+        ],
+        censor: '[REDACTED]',
+      },
+    },
+    destination ?? process.stdout,
+  );
 }
