@@ -78,32 +78,42 @@ export abstract class JobQueueDriver extends JobQueue {
   }
 
   async enqueue<P>(type: string, payload: P, options: EnqueueOptions = {}): Promise<string> {
+    const [id] = await this.enqueueMany(type, [payload], options);
+    return id;
+  }
+
+  async enqueueMany<P>(
+    type: string,
+    payloads: readonly P[],
+    options: EnqueueOptions = {},
+  ): Promise<string[]> {
     if (!JOB_TYPE_PATTERN.test(type))
       throw new Error(`job type "${type}" must match ${JOB_TYPE_PATTERN.source}`);
     const maxAttempts = options.maxAttempts ?? this.config.jobs.maxAttempts;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
       throw new Error('maxAttempts must be a positive integer');
-    const json = JSON.stringify(payload ?? null);
+    if (payloads.length === 0) return [];
     const now = this.clock.now();
     const iso = now.toISOString();
-    const row: JobRow = {
+    const runAt = (options.runAt ?? now).toISOString();
+    const rows = payloads.map((payload): JobRow => ({
       id: newJobId(now),
       type,
-      payload: json,
+      payload: JSON.stringify(payload ?? null),
       status: 'queued',
       attempts: 0,
       max_attempts: maxAttempts,
       last_error: null,
-      run_at: (options.runAt ?? now).toISOString(),
+      run_at: runAt,
       locked_until: null,
       created_at: iso,
       updated_at: iso,
-    };
-    await this.repo.insert(row, options.trx);
-    if (!options.trx) this.track(this.dispatch([row]));
-    else if (!afterCommit(options.trx, () => this.track(this.dispatch([row]))))
-      this.dispatchAfterCommit(row, 0);
-    return row.id;
+    }));
+    await this.repo.insertMany(rows, options.trx);
+    if (!options.trx) this.track(this.dispatch(rows));
+    else if (!afterCommit(options.trx, () => this.track(this.dispatch(rows))))
+      for (const row of rows) this.dispatchAfterCommit(row, 0);
+    return rows.map((row) => row.id);
   }
 
   list(filter: {

@@ -109,6 +109,17 @@ export abstract class JobQueue {
   /** Stores a job; returns its id (`job_…`). */
   abstract enqueue<P>(type: string, payload: P, options?: EnqueueOptions): Promise<string>;
 
+  /**
+   * Stores one job of `type` per payload, in as few statements as the database
+   * allows; returns their ids in the order of `payloads`. Same options as
+   * {@link enqueue}, for every job.
+   */
+  abstract enqueueMany<P>(
+    type: string,
+    payloads: readonly P[],
+    options?: EnqueueOptions,
+  ): Promise<string[]>;
+
   /** Newest first; `cursor` is opaque. */
   abstract list(filter: {
     status?: JobStatus;

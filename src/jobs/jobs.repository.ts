@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor, type Page } from '../common/http/pagination
 import type { DatabaseHandle } from '../database/database.factory';
 import { DATABASE_HANDLE } from '../database/database.module';
 import { WriteBatcher } from '../database/write-batcher';
+import { chunks, INSERT_CHUNK_ROWS } from '../database/chunks';
 import type { DatabaseSchema, Db, Dialect, JobsTable } from '../database/database.types';
 import type { JobStatus, JobView } from './job-queue';
 import { JOB_ID_PATTERN } from './job-id';
@@ -83,7 +84,13 @@ export class JobsRepository {
   }
 
   async insert(row: JobRow, trx?: Transaction<DatabaseSchema>): Promise<void> {
-    await (trx ?? this.db).insertInto('jobs').values(row).execute();
+    await this.insertMany([row], trx);
+  }
+
+  /** One multi-row INSERT per {@link INSERT_CHUNK_ROWS} rows. */
+  async insertMany(rows: readonly JobRow[], trx?: Transaction<DatabaseSchema>): Promise<void> {
+    for (const chunk of chunks(rows, INSERT_CHUNK_ROWS))
+      await (trx ?? this.db).insertInto('jobs').values(chunk).execute();
   }
 
   async exists(id: string): Promise<boolean> {

@@ -14,4 +14,13 @@ describe(newWebhookEventId.name, () => {
     const ids = times.map((t) => newWebhookEventId(new Date(t)));
     expect([...ids].sort()).toEqual(ids);
   });
+
+  it('sorts ids of the same millisecond in the order they were made', () => {
+    const now = new Date('2030-01-01T00:00:00Z');
+    const ids = Array.from({ length: 500 }, () => newWebhookEventId(now));
+    expect([...ids].sort()).toEqual(ids);
+    // A later millisecond starts from fresh random digits, still after the earlier ones.
+    const later = newWebhookEventId(new Date(now.getTime() + 1));
+    expect(later > ids[ids.length - 1]).toBe(true);
+  });
 });

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Selectable, Transaction } from 'kysely';
 import { InjectDb } from '../database/database.module';
+import { chunks, INSERT_CHUNK_ROWS } from '../database/chunks';
 import { WriteBatcher } from '../database/write-batcher';
 import type { DatabaseSchema, Db, WebhookEventsTable } from '../database/database.types';
 
@@ -37,15 +38,23 @@ export class WebhookEventsRepository {
 
   constructor(@InjectDb() private readonly db: Db) {}
 
-  /** Inserts the row unless (provider, event_id) exists; true when it was inserted. */
-  async insertIfNew(trx: Executor, row: WebhookEventRow): Promise<boolean> {
-    const result = await trx
-      .insertInto('webhook_events')
-      .values(row)
-      .onConflict((oc) => oc.columns(['provider', 'event_id']).doNothing())
-      .executeTakeFirst();
-    // Not insertId: on SQLite it keeps the previous statement's value when nothing was inserted.
-    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  /**
+   * Inserts each row whose (provider, event_id) is not stored yet, a statement
+   * per {@link INSERT_CHUNK_ROWS} rows; returns the ids of the rows inserted
+   * (a repeat within `rows` is inserted once, the first time).
+   */
+  async insertManyIfNew(trx: Executor, rows: readonly WebhookEventRow[]): Promise<Set<string>> {
+    const inserted = new Set<string>();
+    for (const chunk of chunks(rows, INSERT_CHUNK_ROWS)) {
+      const returned = await trx
+        .insertInto('webhook_events')
+        .values(chunk)
+        .onConflict((oc) => oc.columns(['provider', 'event_id']).doNothing())
+        .returning('id')
+        .execute();
+      for (const row of returned) inserted.add(row.id);
+    }
+    return inserted;
   }
 
   findById(id: string, trx: Executor = this.db): Promise<WebhookEventRow | undefined> {

@@ -61,11 +61,7 @@ export class WebhookInbox implements OnModuleInit {
   private readonly logger = new Logger(WebhookInbox.name);
   /** Calls that arrive together are written in one transaction (at most 64). */
   private readonly writes = new WriteBatcher<StoreCall, number>((calls) =>
-    inTransaction(this.db, async (trx) => {
-      const stored: number[] = [];
-      for (const call of calls) stored.push(await this.insertEvents(trx, call));
-      return stored;
-    }),
+    inTransaction(this.db, (trx) => this.insertEvents(trx, calls)),
   );
 
   constructor(
@@ -105,15 +101,19 @@ export class WebhookInbox implements OnModuleInit {
     return { stored, duplicates: events.length - stored };
   }
 
-  /** Inserts one call's new events, each with its processing job; how many were new. */
-  private async insertEvents(trx: Transaction<DatabaseSchema>, call: StoreCall): Promise<number> {
+  /**
+   * Inserts the calls' new events in one statement, then their processing jobs
+   * in another; how many of each call's events were new.
+   */
+  private async insertEvents(
+    trx: Transaction<DatabaseSchema>,
+    calls: readonly StoreCall[],
+  ): Promise<number[]> {
     const now = this.clock.now();
     const receivedAt = now.toISOString();
-    let count = 0;
-    for (const event of call.events) {
-      const id = newWebhookEventId(now);
-      const inserted = await this.repo.insertIfNew(trx, {
-        id,
+    const rows = calls.map((call) =>
+      call.events.map((event): WebhookEventRow => ({
+        id: newWebhookEventId(now),
         provider: call.provider,
         event_id: event.eventId,
         type: event.type,
@@ -123,16 +123,21 @@ export class WebhookInbox implements OnModuleInit {
         last_error: null,
         received_at: receivedAt,
         processed_at: null,
-      });
-      if (!inserted) continue;
-      await this.jobs.enqueue<WebhookProcessJobPayload>(
-        WEBHOOK_PROCESS_JOB,
-        { eventRowId: id },
-        { trx },
-      );
-      count += 1;
-    }
-    return count;
+      })),
+    );
+    const inserted = await this.repo.insertManyIfNew(trx, rows.flat());
+    const jobs: WebhookProcessJobPayload[] = [];
+    const counts = rows.map((callRows) => {
+      let count = 0;
+      for (const row of callRows)
+        if (inserted.has(row.id)) {
+          jobs.push({ eventRowId: row.id });
+          count += 1;
+        }
+      return count;
+    });
+    await this.jobs.enqueueMany(WEBHOOK_PROCESS_JOB, jobs, { trx });
+    return counts;
   }
 
   /** Processes a stored event again (status back to `received`); undefined when unknown. */
