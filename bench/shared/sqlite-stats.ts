@@ -6,7 +6,7 @@ export function instrumentSqlite(): () => void {
   const Database = require('better-sqlite3') as {
     prototype: { prepare: (sql: string) => Record<string, unknown> };
   };
-  const stats = new Map<string, { n: number; ms: number }>();
+  const stats = new Map<string, { n: number; ms: number; maxMs: number }>();
   const original = Database.prototype.prepare;
   Database.prototype.prepare = function (this: unknown, sql: string) {
     const started = performance.now();
@@ -21,9 +21,11 @@ export function instrumentSqlite(): () => void {
         try {
           return fn.apply(statement, args);
         } finally {
-          const s = stats.get(sql) ?? { n: 0, ms: 0 };
+          const s = stats.get(sql) ?? { n: 0, ms: 0, maxMs: 0 };
+          const ms = performance.now() - t + prepareMs;
           s.n += 1;
-          s.ms += performance.now() - t + prepareMs;
+          s.ms += ms;
+          s.maxMs = Math.max(s.maxMs, ms);
           prepareMs = 0;
           stats.set(sql, s);
         }
@@ -35,7 +37,8 @@ export function instrumentSqlite(): () => void {
     const rows = [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
     for (const [sql, s] of rows) {
       process.stderr.write(
-        `${s.ms.toFixed(0).padStart(7)} ms ${String(s.n).padStart(7)} × ${((s.ms / s.n) * 1000).toFixed(0).padStart(6)} µs  ${sql.slice(0, 160)}\n`,
+        `${s.ms.toFixed(0).padStart(7)} ms ${String(s.n).padStart(7)} × ${((s.ms / s.n) * 1000).toFixed(0).padStart(6)} µs ` +
+          `(max ${s.maxMs.toFixed(1).padStart(6)} ms)  ${sql.slice(0, 140)}\n`,
       );
     }
   };

@@ -1,6 +1,11 @@
 /**
  * One server under test, a child process pinned to its own core:
  * - `plain`: bare Fastify that verifies `Stripe-Signature`, parses the JSON and answers;
+ * - `nest`: a bare Nest + Fastify app (rawBody) whose one controller answers behind a
+ *   guard that verifies the signature: what the framework alone costs (DESIGN.md's
+ *   "Nest+Fastify + guard" baseline);
+ * - `nest-context`: the same with a per-request AsyncLocalStorage context, as any
+ *   request-scoped logging needs (nestjs-pino's store): what that costs on Node 20;
  * - `app`: Switchboard with the payments module, production settings.
  * Both verify with the same function (src/payments/stripe-signature.verifier.ts), so
  * the ratio measures everything else: Nest, guards, the durable insert, the
@@ -11,6 +16,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// Type-only: the plain server must not load Nest (its memory is part of the comparison).
+import type { CanActivate, ExecutionContext, RawBodyRequest } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../src/database/database.types';
 import { verifyStripeSignature } from '../../src/payments/stripe-signature.verifier';
 import { instrumentSqlite } from '../shared/sqlite-stats';
@@ -19,7 +28,7 @@ export const BENCH_SECRET = 'whsec_benchmarkSecret0000000000000000';
 const TOLERANCE_SECONDS = 300;
 
 /** `ingest`: the application with its job runner stopped after the warm-up, so events are stored only. */
-export type Target = 'plain' | 'app' | 'ingest';
+export type Target = 'plain' | 'nest' | 'nest-context' | 'app' | 'ingest';
 
 export interface ServerStats {
   /** CPU time used by the process so far (user + system), in µs. */
@@ -90,6 +99,69 @@ async function startPlain(): Promise<Running> {
   };
 }
 
+async function startNest(withContext: boolean): Promise<Running> {
+  const { AsyncLocalStorage } = await import('node:async_hooks');
+  const common = await import('@nestjs/common');
+  const { NestFactory } = await import('@nestjs/core');
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  class SignatureGuard implements CanActivate {
+    canActivate(context: ExecutionContext): boolean {
+      const request = context.switchToHttp().getRequest<RawBodyRequest<FastifyRequest>>();
+      const header = request.headers['stripe-signature'];
+      const check = verifyStripeSignature(
+        request.rawBody ?? Buffer.alloc(0),
+        typeof header === 'string' ? header : undefined,
+        [BENCH_SECRET],
+        TOLERANCE_SECONDS,
+        Math.floor(Date.now() / 1000),
+      );
+      if (!check.ok) throw new common.BadRequestException(check.reason);
+      return true;
+    }
+  }
+  // Decorators applied by hand: the classes are made here, after the lazy imports.
+  class WebhookController {
+    receive(_body: unknown): { received: true } {
+      return { received: true };
+    }
+  }
+  const receive = Object.getOwnPropertyDescriptor(WebhookController.prototype, 'receive');
+  if (!receive) throw new Error('no handler');
+  common.Body()(WebhookController.prototype, 'receive', 0);
+  for (const decorate of [
+    common.Post('stripe'),
+    common.HttpCode(200),
+    common.UseGuards(SignatureGuard),
+  ])
+    decorate(WebhookController.prototype, 'receive', receive);
+  common.Controller('webhooks')(WebhookController);
+  class BenchModule {}
+  common.Module({ controllers: [WebhookController], providers: [SignatureGuard] })(BenchModule);
+
+  const app = await NestFactory.create<NestFastifyApplication>(
+    BenchModule,
+    new FastifyAdapter({ bodyLimit: 1024 * 1024, logger: false }),
+    { rawBody: true, logger: false },
+  );
+  if (withContext) {
+    const context = new AsyncLocalStorage<{ requestId: string }>();
+    app
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onRequest', (request, _reply, done) => {
+        context.run({ requestId: String(request.id) }, done);
+      });
+  }
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    port: (app.getHttpServer().address() as AddressInfo).port,
+    stats: () => Promise.resolve({ ...usage(), stored: null, pending: null }),
+    drain: () => Promise.resolve(0),
+    pause: () => Promise.resolve(),
+    close: () => app.close(),
+  };
+}
+
 async function startApp(databaseUrl: string | undefined): Promise<Running> {
   // Before the application opens its database, so every statement is timed.
   const printSqlStats = process.env.BENCH_SQL_STATS ? instrumentSqlite() : undefined;
@@ -154,7 +226,11 @@ async function startApp(databaseUrl: string | undefined): Promise<Running> {
 async function main(): Promise<void> {
   const target = process.argv[2] as Target;
   const server =
-    target === 'plain' ? await startPlain() : await startApp(process.env.BENCH_DATABASE_URL);
+    target === 'plain'
+      ? await startPlain()
+      : target === 'nest' || target === 'nest-context'
+        ? await startNest(target === 'nest-context')
+        : await startApp(process.env.BENCH_DATABASE_URL);
   const send = (reply: ServerReply): void => {
     process.send?.(reply);
   };

@@ -1,6 +1,7 @@
-import { Body, Controller, Post } from '@nestjs/common';
+import { Controller, Post, Req } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiBody,
   ApiHeader,
   ApiOkResponse,
   ApiProperty,
@@ -9,7 +10,11 @@ import {
 } from '@nestjs/swagger';
 import { AppError } from '../common/errors/app-error';
 import { WebhookInbox } from '../webhooks/webhook-inbox.service';
-import { WebhookEndpoint } from '../webhooks/webhook-signature.guard';
+import {
+  rawBodyOf,
+  WebhookEndpoint,
+  type WebhookRequest,
+} from '../webhooks/webhook-signature.guard';
 import { readEvent } from './stripe-objects';
 import { StripeSignatureGuard } from './stripe-signature.guard';
 
@@ -27,14 +32,27 @@ export class StripeWebhookController {
   @Post('stripe')
   @WebhookEndpoint(StripeSignatureGuard)
   @ApiHeader({ name: 'Stripe-Signature', required: true })
+  @ApiBody({
+    schema: { type: 'object', description: 'a Stripe Event', additionalProperties: true },
+  })
   @ApiOkResponse({ type: WebhookReceivedDto, description: 'stored (or already stored)' })
   @ApiBadRequestResponse({ description: 'invalid_signature: nothing stored' })
   @ApiServiceUnavailableResponse({ description: 'provider_disabled' })
-  async receive(@Body() body: unknown): Promise<{ received: true }> {
+  // The request, not @Body(): the event is stored as the bytes Stripe signed (no validation
+  // pipe to run on an untyped body, no serializing it again).
+  async receive(@Req() request: WebhookRequest): Promise<{ received: true }> {
+    const body: unknown = request.body;
     const event = readEvent(body);
     if (!event)
       throw AppError.validation([{ field: 'body', message: 'the body is not a Stripe event' }]);
-    await this.inbox.store('stripe', [{ eventId: event.id, type: event.type, payload: body }]);
+    await this.inbox.store('stripe', [
+      {
+        eventId: event.id,
+        type: event.type,
+        payload: body,
+        json: rawBodyOf(request).toString('utf8'),
+      },
+    ]);
     return { received: true };
   }
 }
