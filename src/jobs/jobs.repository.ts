@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ExpressionBuilder, sql, Transaction } from 'kysely';
+import { Expression, ExpressionBuilder, sql, Transaction } from 'kysely';
 import { AppError } from '../common/errors/app-error';
 import { decodeCursor, encodeCursor, type Page } from '../common/http/pagination';
 import type { DatabaseHandle } from '../database/database.factory';
@@ -38,11 +38,17 @@ type Eb = ExpressionBuilder<DatabaseSchema, 'jobs'>;
  * Written with one equality on `status` per branch so each branch is an index
  * range (`status IN (...)` makes SQLite walk every row of those statuses).
  */
-function claimable(eb: Eb, nowIso: string) {
+/** `ref` may wrap a column (e.g. to keep SQLite from choosing an index for it). */
+function claimable(
+  eb: Eb,
+  nowIso: string,
+  ref: (column: 'status' | 'run_at' | 'locked_until') => Expression<string | null> = (c) =>
+    eb.ref(c),
+) {
   return eb.or([
-    eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', nowIso)]),
-    eb.and([eb('status', '=', 'failed'), eb('run_at', '<=', nowIso)]),
-    eb.and([eb('status', '=', 'running'), eb('locked_until', '<=', nowIso)]),
+    eb.and([eb(ref('status'), '=', 'queued'), eb(ref('run_at'), '<=', nowIso)]),
+    eb.and([eb(ref('status'), '=', 'failed'), eb(ref('run_at'), '<=', nowIso)]),
+    eb.and([eb(ref('status'), '=', 'running'), eb(ref('locked_until'), '<=', nowIso)]),
   ]);
 }
 
@@ -155,12 +161,16 @@ export class JobsRepository {
       .slice(0, limit)
       .map((r) => r.id);
     if (ids.length === 0) return [];
+    // The picked rows by primary key. Without the unary `+`, SQLite prefers the
+    // jobs_claim index for `type = ?` (it has no statistics to know better) and
+    // walks every queued job of the type: 2–4 ms per claim behind a backlog of
+    // 10 000, which made the claim the costliest statement of webhook processing.
     const rows = await this.db
       .updateTable('jobs')
       .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
       .where('id', 'in', ids)
-      .where('type', '=', type)
-      .where((eb) => claimable(eb, nowIso))
+      .where(sql<string>`+${sql.ref('type')}`, '=', type)
+      .where((eb) => claimable(eb, nowIso, (column) => sql<string>`+${sql.ref(column)}`))
       .returningAll()
       .execute();
     return rows.sort(compareDue);
