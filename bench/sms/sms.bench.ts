@@ -421,13 +421,17 @@ async function main(): Promise<void> {
     }
   }
   const modes = (process.env.BENCH_CALLBACKS ?? 'app,sink').split(',') as Scenario['callbacks'][];
-  const scenarios: Scenario[] = stores.flatMap((store) =>
-    modes.map((callbacks) => ({
-      name: `${store.name}, callbacks to ${callbacks === 'app' ? 'the service' : 'a stub'}`,
-      env: store.env,
-      callbacks,
-    })),
-  );
+  // BENCH_ONLY=PostgreSQL (say): just the scenarios whose name contains it.
+  const only = process.env.BENCH_ONLY;
+  const scenarios: Scenario[] = stores
+    .flatMap((store) =>
+      modes.map((callbacks) => ({
+        name: `${store.name}, callbacks to ${callbacks === 'app' ? 'the service' : 'a stub'}`,
+        env: store.env,
+        callbacks,
+      })),
+    )
+    .filter((scenario) => !only || scenario.name.includes(only));
   process.stdout.write(
     `SMS benchmark: ${MESSAGES} messages, ${CONCURRENCY} concurrent clients, warm-up ${WARMUP}, ` +
       `LOG_LEVEL=${LOG_LEVEL}, node ${process.version}, ${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), ` +

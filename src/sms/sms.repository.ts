@@ -7,6 +7,7 @@ import { SmsStatus, statusesBelow } from './sms-status';
 import { newestFirstPage } from '../database/newest-first';
 import { inTransaction } from '../database/transaction';
 import { WriteBatcher } from '../database/write-batcher';
+import { chunks, INSERT_CHUNK_ROWS } from '../database/chunks';
 
 export type SmsMessageRow = Selectable<SmsMessagesTable>;
 export type SmsEventRow = Selectable<SmsEventsTable>;
@@ -57,8 +58,10 @@ export class SmsRepository {
     return inTransaction(this.db, fn);
   }
 
-  async insert(trx: Executor, row: SmsMessageRow): Promise<void> {
-    await trx.insertInto('sms_messages').values(row).execute();
+  /** One multi-row INSERT per {@link INSERT_CHUNK_ROWS} messages. */
+  async insertMany(trx: Executor, rows: readonly SmsMessageRow[]): Promise<void> {
+    for (const chunk of chunks(rows, INSERT_CHUNK_ROWS))
+      await trx.insertInto('sms_messages').values(chunk).execute();
   }
 
   findById(id: string, trx: Executor = this.db): Promise<SmsMessageRow | undefined> {

@@ -64,10 +64,13 @@ export class SmsService implements OnModuleInit {
    */
   private readonly accepts = new WriteBatcher<SmsMessageRow, void>((rows) =>
     this.repo.transaction(async (trx) => {
-      for (const row of rows) {
-        await this.repo.insert(trx, row);
-        await this.jobs.enqueue<SmsSendJobPayload>(SMS_SEND_JOB, { messageId: row.id }, { trx });
-      }
+      // Two statements for the whole batch: on PostgreSQL each statement is a round trip.
+      await this.repo.insertMany(trx, rows);
+      await this.jobs.enqueueMany<SmsSendJobPayload>(
+        SMS_SEND_JOB,
+        rows.map((row) => ({ messageId: row.id })),
+        { trx },
+      );
       return rows.map(() => undefined);
     }),
   );
