@@ -10,11 +10,7 @@ import {
 } from '@nestjs/swagger';
 import { AppError } from '../common/errors/app-error';
 import { WebhookInbox } from '../webhooks/webhook-inbox.service';
-import {
-  rawBodyOf,
-  WebhookEndpoint,
-  type WebhookRequest,
-} from '../webhooks/webhook-signature.guard';
+import { WebhookEndpoint, type WebhookRequest } from '../webhooks/webhook-signature.guard';
 import { readEvent } from './stripe-objects';
 import { StripeSignatureGuard } from './stripe-signature.guard';
 
@@ -38,21 +34,13 @@ export class StripeWebhookController {
   @ApiOkResponse({ type: WebhookReceivedDto, description: 'stored (or already stored)' })
   @ApiBadRequestResponse({ description: 'invalid_signature: nothing stored' })
   @ApiServiceUnavailableResponse({ description: 'provider_disabled' })
-  // The request, not @Body(): the event is stored as the bytes Stripe signed (no validation
-  // pipe to run on an untyped body, no serializing it again).
+  // The request, not @Body(): no validation pipe to run on a body readEvent checks itself.
   async receive(@Req() request: WebhookRequest): Promise<{ received: true }> {
     const body: unknown = request.body;
     const event = readEvent(body);
     if (!event)
       throw AppError.validation([{ field: 'body', message: 'the body is not a Stripe event' }]);
-    await this.inbox.store('stripe', [
-      {
-        eventId: event.id,
-        type: event.type,
-        payload: body,
-        json: rawBodyOf(request).toString('utf8'),
-      },
-    ]);
+    await this.inbox.store('stripe', [{ eventId: event.id, type: event.type, payload: body }]);
     return { received: true };
   }
 }

@@ -28,11 +28,6 @@ export interface IncomingWebhookEvent {
   type: string;
   /** Stored as JSON and handed to the handlers parsed. */
   payload: unknown;
-  /**
-   * `payload` as the JSON text the provider sent, when the request body is the
-   * event itself: stored as is, instead of serializing the parsed value again.
-   */
-  json?: string;
 }
 
 export interface StoreResult {
