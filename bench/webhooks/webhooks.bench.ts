@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadReply, LoadRequest, LoadResult } from './load';
 import { BENCH_SECRET, type ServerReply, type ServerStats, type Target } from './server';
+import type { StoreFloor } from './store-floor';
 
 const TARGET_RATIO = 0.7;
 /** What each target is, as the results table names it. */
@@ -121,6 +122,12 @@ async function drain(server: ChildProcess): Promise<number> {
   return 'ms' in reply ? (reply.ms ?? 0) : 0;
 }
 
+/** The store floor, measured in a child on the server's core (see store-floor.ts). */
+async function storeFloor(): Promise<StoreFloor> {
+  const child = spawnPinned('store-floor.js', [String(opts.requests), '30'], 0);
+  return nextMessage<StoreFloor>(child, () => true);
+}
+
 async function load(port: number, first: number, count: number): Promise<LoadResult> {
   const loader = spawnPinned('load.js', [], 1);
   const request: LoadRequest = {
@@ -199,7 +206,14 @@ async function main(): Promise<void> {
       `${os.availableParallelism()} × ${os.cpus()[0]?.model ?? 'cpu'}\n\n`,
   );
   const runs: Run[] = [];
+  const floors: StoreFloor[] = [];
   for (let round = 0; round < opts.rounds; round++) {
+    const floor = await storeFloor();
+    floors.push(floor);
+    process.stdout.write(
+      `round ${round + 1} store floor: ${floor.cpuUsPerEvent.toFixed(1)} µs of CPU per event + job ` +
+        `(${floor.systemUsPerEvent.toFixed(1)} µs system), batches of ${floor.batch}\n`,
+    );
     for (const target of targets) {
       const r = await measure(target, round);
       runs.push(r);
@@ -246,6 +260,18 @@ async function main(): Promise<void> {
       `${(plain.cpuUs / s.cpuUs).toFixed(2)}× | ${mb(s.idleRss)} MB | ${mb(s.maxRss)} MB |\n`;
   }
   process.stdout.write(table);
+  const floorUs = median(floors.map((f) => f.cpuUsPerEvent));
+  process.stdout.write(
+    `\nstore floor (SQLite alone writing each event and its job, batches of 30, no HTTP): ` +
+      `${floorUs.toFixed(1)} µs per webhook = ${((floorUs / plain.cpuUs) * 100).toFixed(0)} % of the plain server's CPU per webhook`,
+  );
+  if (targets.includes('nest-context')) {
+    const frame = summary('nest-context').cpuUs;
+    process.stdout.write(
+      `\nceiling of a durable store in this framework: plain ÷ (Nest + context + floor) = ` +
+        `${(plain.cpuUs / (frame + floorUs)).toFixed(2)}× by CPU`,
+    );
+  }
   // Targets of one round run back to back, so their ratio is less exposed to other load on the
   // machine drifting over the whole run than the ratio of medians taken across rounds.
   const perRound = (target: Target, metric: (r: Run, plain: Run) => number): number =>
