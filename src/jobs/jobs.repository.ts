@@ -160,17 +160,43 @@ export class JobsRepository {
       .sort(compareDue)
       .slice(0, limit)
       .map((r) => r.id);
+    return this.claimIds(type, ids, now, leaseUntil);
+  }
+
+  /**
+   * Claims those of `ids` (jobs of `type`) that are claimable now, by primary
+   * key, without reading the claim index: for jobs this process has just
+   * committed and knows are due. Rows claimed meanwhile by anyone else, or not
+   * due, are left out. Oldest first.
+   */
+  async claimIds(
+    type: string,
+    ids: readonly string[],
+    now: Date,
+    leaseUntil: Date,
+  ): Promise<JobRow[]> {
     if (ids.length === 0) return [];
-    // The picked rows by primary key. Without the unary `+`, SQLite prefers the
-    // jobs_claim index for `type = ?` (it has no statistics to know better) and
-    // walks every queued job of the type: 2–4 ms per claim behind a backlog of
-    // 10 000, which made the claim the costliest statement of webhook processing.
+    const nowIso = now.toISOString();
+    // Without the unary `+`, SQLite prefers the jobs_claim index for `type = ?` (it has no
+    // statistics to know better) and walks every queued job of the type: 2–4 ms per claim
+    // behind a backlog of 10 000. PostgreSQL has no unary `+` for text, and plans well.
+    const ref =
+      this.dialect === 'sqlite'
+        ? (column: 'type' | 'status' | 'run_at' | 'locked_until') =>
+            sql<string>`+${sql.ref(column)}`
+        : (column: 'type' | 'status' | 'run_at' | 'locked_until') =>
+            sql<string>`${sql.ref(column)}`;
     const rows = await this.db
       .updateTable('jobs')
-      .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
-      .where('id', 'in', ids)
-      .where(sql<string>`+${sql.ref('type')}`, '=', type)
-      .where((eb) => claimable(eb, nowIso, (column) => sql<string>`+${sql.ref(column)}`))
+      .set((eb) => ({
+        status: 'running' as const,
+        attempts: eb('attempts', '+', 1),
+        locked_until: leaseUntil.toISOString(),
+        updated_at: nowIso,
+      }))
+      .where('id', 'in', [...ids])
+      .where(ref('type'), '=', type)
+      .where((eb) => claimable(eb, nowIso, ref))
       .returningAll()
       .execute();
     return rows.sort(compareDue);

@@ -22,6 +22,11 @@ export class LocalJobQueue extends JobQueueDriver {
    * due (an enqueue, a retry's timer, the poll) wakes the type regardless.
    */
   private readonly drained = new Set<string>();
+  /**
+   * Jobs this process has just committed and that are due, by type: claimed by
+   * id when their type has room and no backlog (see {@link claimAndRun}).
+   */
+  private readonly fresh = new Map<string, string[]>();
 
   async whenIdle(): Promise<void> {
     for (;;) {
@@ -55,7 +60,14 @@ export class LocalJobQueue extends JobQueueDriver {
       // A later job is picked up by the poller, or sooner by a timer of ours when it is due before the next poll.
       if (wait > 0 && wait < this.options.pollIntervalMs)
         this.setTimer(() => this.wake(row.type), wait);
-      else this.wake(row.type);
+      else {
+        if (wait <= 0 && this.started && !this.stopping) {
+          const ids = this.fresh.get(row.type) ?? [];
+          ids.push(row.id);
+          this.fresh.set(row.type, ids);
+        }
+        this.wake(row.type);
+      }
     }
     return Promise.resolve();
   }
@@ -106,13 +118,33 @@ export class LocalJobQueue extends JobQueueDriver {
     let claimed = 0;
     for (const { type, concurrency } of this.executor.registrations()) {
       if (only && !only.has(type)) continue;
+      const fresh = this.fresh.get(type) ?? [];
+      this.fresh.delete(type);
       const room = concurrency - this.executor.runningCount(type);
-      if (room <= 0) continue;
+      if (room <= 0) {
+        // Fresh jobs stay in the table: a finishing job of the type must look again.
+        if (fresh.length > 0) this.drained.delete(type);
+        continue;
+      }
       const now = this.clock.now();
       try {
-        const rows = await this.repo.claimDue(type, room, now, this.executor.leaseUntil(now));
-        if (rows.length < room) this.drained.add(type);
-        else this.drained.delete(type);
+        let rows;
+        if (fresh.length > 0 && this.drained.has(type)) {
+          // Nothing older was due at the last claim, so the jobs just committed here are
+          // next: claimed by id, without reading the claim index. Those beyond the room
+          // stay queued, and the type is no longer known to be drained.
+          rows = await this.repo.claimIds(
+            type,
+            fresh.slice(0, room),
+            now,
+            this.executor.leaseUntil(now),
+          );
+          if (fresh.length > room) this.drained.delete(type);
+        } else {
+          rows = await this.repo.claimDue(type, room, now, this.executor.leaseUntil(now));
+          if (rows.length < room) this.drained.add(type);
+          else this.drained.delete(type);
+        }
         for (const row of rows) {
           this.track(
             this.executor.run(row).then(async (outcome) => {

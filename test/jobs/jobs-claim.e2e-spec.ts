@@ -81,6 +81,39 @@ describeEachDialect('JobsRepository.claimDue and inTransaction', (target) => {
     expect(await repo.countClaimable(['claim.other'], now)).toBe(1);
   });
 
+  it('claims named jobs by id only when they are of the type and claimable, oldest first', async () => {
+    const now = new Date(T0 + 100_000);
+    const rows = [
+      job('claim.ids', { status: 'queued', run_at: at(30) }),
+      job('claim.ids', { status: 'failed', run_at: at(10), attempts: 1 }),
+      job('claim.ids', { status: 'running', run_at: at(5), locked_until: at(50), attempts: 1 }),
+      // Named too, but not claimable: due later, a lease that holds, finished, another type.
+      job('claim.ids', { status: 'queued', run_at: at(500) }),
+      job('claim.ids', { status: 'running', run_at: at(1), locked_until: at(500), attempts: 1 }),
+      job('claim.ids', { status: 'done', run_at: at(1) }),
+      job('claim.other-ids', { status: 'queued', run_at: at(1) }),
+      // Claimable, but not named.
+      job('claim.ids', { status: 'queued', run_at: at(1) }),
+    ];
+    await insert(rows);
+    const lease = new Date(now.getTime() + 60_000);
+    const named = rows.slice(0, 7).map((r) => r.id);
+
+    const claimed = await repo.claimIds('claim.ids', named, now, lease);
+    expect(claimed.map((r) => r.id)).toEqual([rows[2].id, rows[1].id, rows[0].id]);
+    expect(claimed.map((r) => Number(r.attempts))).toEqual([2, 2, 1]);
+    for (const row of claimed) {
+      expect(row.status).toBe('running');
+      expect(row.locked_until).toBe(lease.toISOString());
+    }
+    // Claimed once: a second claim of the same ids finds them leased.
+    expect(await repo.claimIds('claim.ids', named, now, lease)).toEqual([]);
+    // The unnamed one is still there for a claim that reads the index.
+    expect((await repo.claimDue('claim.ids', 10, now, lease)).map((r) => r.id)).toEqual([
+      rows[7].id,
+    ]);
+  });
+
   it('finds the few due jobs among thousands of finished ones and a backlog due later', async () => {
     const now = new Date(T0 + 100_000);
     const history = Array.from({ length: 3000 }, (_, i) =>
