@@ -28,9 +28,8 @@ export class ApiKeyGuard implements CanActivate {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     const principal = match ? this.registry.authenticate(match[1]) : undefined;
     if (!principal) throw new AppError('unauthorized', 'a valid API key is required');
+    // The request log line names the key from here (src/common/logging/request-logging.ts).
     request.principal = principal;
-    // The request log line is written from the raw request; let it name the key too.
-    Object.assign(request.raw, { principal });
 
     const scope = this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, targets);
     if (scope && !principal.scopes.includes(scope)) {

@@ -17,10 +17,7 @@ const FORM_ROUTES = ['/webhooks/twilio'];
 /** The client's `X-Request-Id` when it is well-formed, else a new one. */
 export function requestIdFor(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
-  const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-  // Kept on the raw request too, so the request logger (pino-http) uses the same id.
-  Object.assign(req, { id });
-  return id;
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {

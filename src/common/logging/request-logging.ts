@@ -39,7 +39,7 @@ function pathOf(url: string): string {
 
 /** The API key's name once the guard has authenticated the caller (never the secret). */
 function apiKeyOf(request: FastifyRequest): string | undefined {
-  return (request.raw as { principal?: { name?: string } }).principal?.name;
+  return request.principal?.name;
 }
 
 /**
