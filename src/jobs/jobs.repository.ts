@@ -89,10 +89,6 @@ export class JobsRepository {
     this.dialect = handle.dialect;
   }
 
-  async insert(row: JobRow, trx?: Transaction<DatabaseSchema>): Promise<void> {
-    await this.insertMany([row], trx);
-  }
-
   /** One multi-row INSERT per {@link INSERT_CHUNK_ROWS} rows. */
   async insertMany(rows: readonly JobRow[], trx?: Transaction<DatabaseSchema>): Promise<void> {
     for (const chunk of chunks(rows, INSERT_CHUNK_ROWS))

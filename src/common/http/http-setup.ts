@@ -38,7 +38,8 @@ function sendError(request: FastifyRequest, reply: FastifyReply, err: AppError):
     .send(toErrorBody(err, String(request.id)));
 }
 
-function pathOf(url: string): string {
+/** The URL without its query string. */
+export function pathOf(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
 }

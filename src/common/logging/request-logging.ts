@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { storage, type Store } from 'nestjs-pino/storage';
 import type { Logger } from 'pino';
+import { pathOf } from '../http/http-setup';
 import { maskString } from './mask';
 
 /** Polled every few seconds by load balancers: not worth a line each. */
@@ -30,11 +31,6 @@ class RequestLogStore implements Store {
   set logger(logger: Logger) {
     this.child = logger;
   }
-}
-
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }
 
 /** The API key's name once the guard has authenticated the caller (never the secret). */
