@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     const floor = await storeFloor();
     floors.push(floor);
     process.stdout.write(
-      `round ${round + 1} store floor: ${floor.cpuUsPerEvent.toFixed(1)} µs of CPU per event + job ` +
+      `round ${round + 1} store floor: ${floor.cpuUsPerEvent.toFixed(1)} µs of CPU per event (and a job per batch) ` +
         `(${floor.systemUsPerEvent.toFixed(1)} µs system), batches of ${floor.batch}\n`,
     );
     for (const target of targets) {
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
   process.stdout.write(table);
   const floorUs = median(floors.map((f) => f.cpuUsPerEvent));
   process.stdout.write(
-    `\nstore floor (SQLite alone writing each event and its job, batches of 30, no HTTP): ` +
+    `\nstore floor (SQLite alone writing each event and a job per batch of 30, no HTTP): ` +
       `${floorUs.toFixed(1)} µs per webhook = ${((floorUs / plain.cpuUs) * 100).toFixed(0)} % of the plain server's CPU per webhook`,
   );
   if (targets.includes('nest-context')) {

@@ -61,6 +61,20 @@ export class WebhookEventsRepository {
     return trx.selectFrom('webhook_events').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** The rows of `ids` that exist, by id. */
+  async findByIds(ids: readonly string[]): Promise<Map<string, WebhookEventRow>> {
+    const found = new Map<string, WebhookEventRow>();
+    for (const chunk of chunks(ids, INSERT_CHUNK_ROWS)) {
+      const rows = await this.db
+        .selectFrom('webhook_events')
+        .selectAll()
+        .where('id', 'in', chunk)
+        .execute();
+      for (const row of rows) found.set(row.id, row);
+    }
+    return found;
+  }
+
   /** Newest first; one row more than `limit`, so the caller knows whether a next page exists. */
   list(filter: WebhookEventsFilter): Promise<WebhookEventRow[]> {
     let query = this.db.selectFrom('webhook_events').selectAll();
@@ -127,14 +141,23 @@ export class WebhookEventsRepository {
       .execute();
   }
 
-  /** The queue gave up on the event's job; its error is kept only when no attempt left one. */
-  async markDead(id: string, error: string): Promise<void> {
-    await this.db
-      .updateTable('webhook_events')
-      .set((eb) => ({ status: 'dead', last_error: eb.fn.coalesce('last_error', eb.val(error)) }))
-      .where('id', '=', id)
-      .where('status', '<>', 'processed')
-      .execute();
+  /**
+   * The queue gave up on the events' job: those not processed are dead, their
+   * error kept only when no attempt left one. Returns the ids marked dead.
+   */
+  async markDead(ids: readonly string[], error: string): Promise<string[]> {
+    const dead: string[] = [];
+    for (const chunk of chunks(ids, INSERT_CHUNK_ROWS)) {
+      const rows = await this.db
+        .updateTable('webhook_events')
+        .set((eb) => ({ status: 'dead', last_error: eb.fn.coalesce('last_error', eb.val(error)) }))
+        .where('id', 'in', chunk)
+        .where('status', '<>', 'processed')
+        .returning('id')
+        .execute();
+      for (const row of rows) dead.push(row.id);
+    }
+    return dead;
   }
 
   /**

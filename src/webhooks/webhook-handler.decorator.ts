@@ -14,7 +14,7 @@ export interface WebhookEventContext {
   type: string;
   /** When we stored it; handlers ordering events by arrival use this. */
   receivedAt: Date;
-  /** 1 on the first processing attempt of this job. */
+  /** 1 on the event's first processing attempt; replays keep counting. */
   attempt: number;
 }
 

@@ -4,7 +4,8 @@ import { InjectDb } from '../database/database.module';
 import type { Transaction } from 'kysely';
 import type { DatabaseSchema, Db } from '../database/database.types';
 import { describeJobError } from '../jobs/job-executor';
-import { JobContext, JobQueue } from '../jobs/job-queue';
+import { JobContext, JobQueue, PermanentJobError } from '../jobs/job-queue';
+import { chunks } from '../database/chunks';
 import { newWebhookEventId } from './webhook-event-id';
 import type { WebhookEventContext } from './webhook-handler.decorator';
 import { WebhookHandlerRegistry } from './webhook-handler.registry';
@@ -12,14 +13,25 @@ import { WebhookEventRow, WebhookEventsRepository } from './webhook-events.repos
 import { inTransaction } from '../database/transaction';
 import { WriteBatcher } from '../database/write-batcher';
 
-/** The job that processes one stored event. */
+/** The job that processes stored events: those stored together, or one being replayed. */
 export const WEBHOOK_PROCESS_JOB = 'webhook.process';
 
 export interface WebhookProcessJobPayload {
-  eventRowId: string;
+  /** Our row ids of the events, in the order they arrived. */
+  eventRowIds?: string[];
+  /** One event: the payload of jobs queued before events were queued together. */
+  eventRowId?: string;
   /** Set by a replay: process even if the event reads `processed` by then. */
   replay?: boolean;
 }
+
+/**
+ * Events per `webhook.process` job. Events stored in one commit share a job
+ * (one job row per batch, not per event: a burst of webhooks costs the store
+ * and the queue a fraction of the writes), and a job is kept small enough
+ * that {@link PROCESS_CONCURRENCY} jobs still share out a large batch.
+ */
+export const EVENTS_PER_PROCESS_JOB = 32;
 
 /** One verified event as a provider's webhook controller hands it over. */
 export interface IncomingWebhookEvent {
@@ -31,14 +43,14 @@ export interface IncomingWebhookEvent {
 }
 
 export interface StoreResult {
-  /** New events, each with a `webhook.process` job. */
+  /** New events, each to be processed by a `webhook.process` job. */
   stored: number;
   /** Events already stored under (provider, eventId), including repeats within the batch. */
   duplicates: number;
 }
 
 /**
- * Events processed at once per instance. Handlers mostly read and write our
+ * `webhook.process` jobs run at once per instance. Handlers mostly read and write our
  * own tables (a provider is called only to re-read an object when in doubt),
  * and a wider window lets a backlog be claimed, completed and marked in
  * batches of this size, a commit per batch.
@@ -76,7 +88,7 @@ export class WebhookInbox implements OnModuleInit {
     this.jobs.register<WebhookProcessJobPayload>(WEBHOOK_PROCESS_JOB, {
       concurrency: PROCESS_CONCURRENCY,
       handler: (payload, ctx) => this.process(payload, ctx),
-      onDead: (payload, ctx) => this.onDead(payload.eventRowId, ctx.error),
+      onDead: (payload, ctx) => this.onDead(eventRowIdsOf(payload), ctx.error),
     });
   }
 
@@ -102,8 +114,9 @@ export class WebhookInbox implements OnModuleInit {
   }
 
   /**
-   * Inserts the calls' new events in one statement, then their processing jobs
-   * in another; how many of each call's events were new.
+   * Inserts the calls' new events in one statement, then their processing
+   * jobs in another, a job per {@link EVENTS_PER_PROCESS_JOB} new events in
+   * arrival order; how many of each call's events were new.
    */
   private async insertEvents(
     trx: Transaction<DatabaseSchema>,
@@ -126,16 +139,19 @@ export class WebhookInbox implements OnModuleInit {
       })),
     );
     const inserted = await this.repo.insertManyIfNew(trx, rows.flat());
-    const jobs: WebhookProcessJobPayload[] = [];
+    const newIds: string[] = [];
     const counts = rows.map((callRows) => {
       let count = 0;
       for (const row of callRows)
         if (inserted.has(row.id)) {
-          jobs.push({ eventRowId: row.id });
+          newIds.push(row.id);
           count += 1;
         }
       return count;
     });
+    const jobs = [...chunks(newIds, EVENTS_PER_PROCESS_JOB)].map(
+      (eventRowIds): WebhookProcessJobPayload => ({ eventRowIds }),
+    );
     await this.jobs.enqueueMany(WEBHOOK_PROCESS_JOB, jobs, { trx });
     return counts;
   }
@@ -147,33 +163,55 @@ export class WebhookInbox implements OnModuleInit {
       if (!row) return undefined;
       await this.jobs.enqueue<WebhookProcessJobPayload>(
         WEBHOOK_PROCESS_JOB,
-        { eventRowId: id, replay: true },
+        { eventRowIds: [id], replay: true },
         { trx },
       );
       return row;
     });
   }
 
+  /**
+   * Processes the job's events one after another, in arrival order. An event
+   * that fails is marked `failed` and the others still run; the job then
+   * fails with the first error, so its retry runs again only the events not
+   * `processed` yet, and when the job is dead so are they.
+   */
   private async process(job: WebhookProcessJobPayload, ctx: JobContext): Promise<void> {
-    const row = await this.repo.findById(job.eventRowId);
-    if (!row) return; // deleted by retention since: nothing left to do
-    // Processed already: this job ran again after succeeding (a lost lease). A replay
-    // always runs, even when an earlier run, begun before it was asked for, ended first.
-    if (row.status === 'processed' && !job.replay) return;
+    const ids = eventRowIdsOf(job);
+    const rows = await this.repo.findByIds(ids);
+    const failures: unknown[] = [];
+    for (const id of ids) {
+      const row = rows.get(id);
+      if (!row) continue; // deleted by retention since: nothing left to do
+      // Processed already: by an earlier attempt of this job, or this job ran again after
+      // succeeding (a lost lease). A replay always runs, even when an earlier run, begun
+      // before it was asked for, ended first.
+      if (row.status === 'processed' && !job.replay) continue;
+      try {
+        await this.processEvent(row, ctx);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length === 0) return;
+    // Retried unless every failure asked to stop.
+    throw failures.find((err) => !(err instanceof PermanentJobError)) ?? failures[0];
+  }
 
+  private async processEvent(row: WebhookEventRow, ctx: JobContext): Promise<void> {
     const context: WebhookEventContext = {
       eventRowId: row.id,
       provider: row.provider,
       eventId: row.event_id,
       type: row.type,
       receivedAt: new Date(row.received_at),
-      attempt: ctx.attempt,
+      attempt: Number(row.attempts) + 1,
     };
     const log = {
       webhookEventId: row.id,
       provider: row.provider,
       type: row.type,
-      attempt: ctx.attempt,
+      attempt: context.attempt,
       jobId: ctx.jobId,
     };
     const handlers = this.registry.handlersFor(row.provider, row.type);
@@ -201,11 +239,18 @@ export class WebhookInbox implements OnModuleInit {
     this.logger.log({ ...log, handlers: handlers.length }, 'webhook event processed');
   }
 
-  private async onDead(eventRowId: string, error: string): Promise<void> {
-    await this.repo.markDead(eventRowId, error);
-    this.logger.error(
-      { webhookEventId: eventRowId },
-      'webhook event is dead: its processing was given up',
-    );
+  /** The job is dead: so is each of its events not processed by then. */
+  private async onDead(eventRowIds: readonly string[], error: string): Promise<void> {
+    for (const id of await this.repo.markDead(eventRowIds, error))
+      this.logger.error(
+        { webhookEventId: id },
+        'webhook event is dead: its processing was given up',
+      );
   }
+}
+
+/** The events a `webhook.process` job names, whichever version queued it. */
+function eventRowIdsOf(job: WebhookProcessJobPayload): string[] {
+  if (Array.isArray(job.eventRowIds)) return job.eventRowIds;
+  return typeof job.eventRowId === 'string' ? [job.eventRowId] : [];
 }

@@ -62,7 +62,7 @@ const newRecipient = () => `+1555${String(Math.floor(Math.random() * 1e7)).padSt
       );
     const jobsOf = (rowId: string) =>
       cluster.rows<{ status: string; attempts: number }>(
-        `select status, attempts from jobs where type = 'webhook.process' and payload::jsonb ->> 'eventRowId' = $1`,
+        `select status, attempts from jobs where type = 'webhook.process' and payload::jsonb -> 'eventRowIds' ? $1`,
         [rowId],
       );
     // The event reads processed a moment before its job is recorded done.

@@ -1,5 +1,11 @@
 import { Clock } from '../../src/common/clock';
-import { WebhookInbox } from '../../src/webhooks/webhook-inbox.service';
+import { JobQueue } from '../../src/jobs/job-queue';
+import { newWebhookEventId } from '../../src/webhooks/webhook-event-id';
+import {
+  EVENTS_PER_PROCESS_JOB,
+  WEBHOOK_PROCESS_JOB,
+  WebhookInbox,
+} from '../../src/webhooks/webhook-inbox.service';
 import { WebhookRetentionService } from '../../src/webhooks/webhook-retention.service';
 import { bearer, KEYS } from '../helpers/app';
 import { describeEachDialect, TestDatabase } from '../helpers/databases';
@@ -140,16 +146,47 @@ describeEachDialect(WebhookInbox.name, (target) => {
         ]);
         expect(res.json()).toEqual({ received: true, stored: 2, duplicates: 1 });
         await sut.jobs.whenIdle();
-        // Events of a batch are processed concurrently, in no set order.
+        // Events stored together are processed by one job, in the order they came.
         expect(
           testWebhookState.callsOf('thing').map((c) => [c.context.eventId, c.context.type]),
-        ).toEqual(
-          expect.arrayContaining([
-            [a, 'thing.created'],
-            [b, 'thing.updated'],
-          ]),
-        );
-        expect(testWebhookState.callsOf('thing')).toHaveLength(2);
+        ).toEqual([
+          [a, 'thing.created'],
+          [b, 'thing.updated'],
+        ]);
+      });
+
+      it('queues the events stored together in one job each EVENTS_PER_PROCESS_JOB', async () => {
+        const events = Array.from({ length: EVENTS_PER_PROCESS_JOB + 3 }, () => ({
+          id: nextId('many'),
+          type: 'thing.created',
+        }));
+        const res = await sut.deliver(events);
+        expect(res.json()).toEqual({ received: true, stored: events.length, duplicates: 0 });
+        await sut.jobs.whenIdle();
+
+        const rowIds = new Map((await sut.rows('test')).map((r) => [r.event_id, r.id]));
+        const parts = [
+          events.slice(0, EVENTS_PER_PROCESS_JOB),
+          events.slice(EVENTS_PER_PROCESS_JOB),
+        ];
+        const calls = testWebhookState.callsOf('thing').map((c) => c.context.eventId);
+        expect(calls).toHaveLength(events.length);
+        for (const part of parts) {
+          const jobs = await sut.db
+            .selectFrom('jobs')
+            .select(['payload', 'status'])
+            .where('type', '=', WEBHOOK_PROCESS_JOB)
+            .where('payload', 'like', `%${rowIds.get(part[0].id)}%`)
+            .execute();
+          expect(jobs).toHaveLength(1);
+          expect(jobs[0].status).toBe('done');
+          const ids = part.map((e) => e.id);
+          expect(JSON.parse(jobs[0].payload)).toEqual({
+            eventRowIds: ids.map((id) => rowIds.get(id)),
+          });
+          // The two jobs run side by side; each takes its events in order.
+          expect(calls.filter((id) => ids.includes(id))).toEqual(ids);
+        }
       });
     });
 
@@ -255,6 +292,55 @@ describeEachDialect(WebhookInbox.name, (target) => {
           last_error: null,
         });
         expect(testWebhookState.callsOf('flaky', id)).toHaveLength(4);
+      });
+
+      it('processes the other events of a job once while a failing one is retried until dead', async () => {
+        const [before, bad, after] = [nextId('ok'), nextId('bad'), nextId('ok')];
+        testWebhookState.failuresLeft = Infinity;
+        await sut.deliver([
+          { id: before, type: 'thing.created' },
+          { id: bad, type: 'thing.flaky' },
+          { id: after, type: 'thing.created' },
+        ]);
+        await sut.jobs.whenIdle();
+
+        for (const id of [before, after]) {
+          expect(await sut.row('test', id)).toMatchObject({ status: 'processed', attempts: 1 });
+          expect(testWebhookState.callsOf('thing', id)).toHaveLength(1);
+        }
+        expect(await sut.row('test', bad)).toMatchObject({
+          status: 'dead',
+          attempts: 3,
+          last_error: 'unexpected Error',
+        });
+        expect(testWebhookState.callsOf('flaky', bad).map((c) => c.context.attempt)).toEqual([
+          1, 2, 3,
+        ]);
+      });
+
+      it('still processes a job queued for a single event by an earlier version', async () => {
+        const id = nextId('legacy');
+        const rowId = newWebhookEventId(new Date());
+        await sut.db
+          .insertInto('webhook_events')
+          .values({
+            id: rowId,
+            provider: 'test',
+            event_id: id,
+            type: 'thing.created',
+            payload: JSON.stringify({ id, type: 'thing.created' }),
+            status: 'received',
+            attempts: 0,
+            last_error: null,
+            received_at: new Date().toISOString(),
+            processed_at: null,
+          })
+          .execute();
+        await sut.app.get(JobQueue).enqueue(WEBHOOK_PROCESS_JOB, { eventRowId: rowId });
+        await sut.jobs.whenIdle();
+
+        expect(await sut.row('test', id)).toMatchObject({ status: 'processed', attempts: 1 });
+        expect(testWebhookState.callsOf('thing', id)).toHaveLength(1);
       });
 
       it('replays a processed event', async () => {
