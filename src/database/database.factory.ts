@@ -33,8 +33,23 @@ export function describeDatabase(url: string): string {
   return `postgres (${parsed.hostname}:${parsed.port || 5432}${parsed.pathname})`;
 }
 
+/**
+ * How long a query waits for a PostgreSQL connection (a new one, or a free one
+ * of a busy pool) before failing, so an unreachable server or a saturated pool
+ * answers 503 in seconds instead of hanging until the OS gives up on the TCP
+ * handshake (about two minutes).
+ */
+export const PG_CONNECT_TIMEOUT_MS = 5000;
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL pool size (default 10). */
+  poolSize?: number;
+  /** Overrides {@link PG_CONNECT_TIMEOUT_MS}. */
+  connectTimeoutMs?: number;
+}
+
 /** Opens the database `DATABASE_URL` names: better-sqlite3 for `sqlite:`, a pg pool for `postgres://`. */
-export function openDatabase(url: string, opts: { poolSize?: number } = {}): DatabaseHandle {
+export function openDatabase(url: string, opts: OpenDatabaseOptions = {}): DatabaseHandle {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     const memory = path === ':memory:';
@@ -52,7 +67,14 @@ export function openDatabase(url: string, opts: { poolSize?: number } = {}): Dat
       describe: describeDatabase(url),
     };
   }
-  const pool = new Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+  const pool = new Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
+    // A connection whose server vanished without a word (a partition, a host gone) is
+    // found dead by TCP keep-alive and discarded, instead of waiting forever.
+    keepAlive: true,
+  });
   // An idle client that loses its connection emits 'error' on the pool; without a listener that kills the process.
   pool.on('error', () => undefined);
   // A checked-out one (mid-query when the server restarts) emits it on itself, where the pool no longer

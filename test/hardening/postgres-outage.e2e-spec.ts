@@ -1,4 +1,7 @@
 import { sql } from 'kysely';
+import { toAppError } from '../../src/common/errors/to-app-error';
+import { unavailableService } from '../../src/common/errors/unavailable';
+import { openDatabase, type DatabaseHandle } from '../../src/database/database.factory';
 import { DATABASE } from '../../src/database/database.module';
 import type { Db } from '../../src/database/database.types';
 import { KEYS, startTestApp, type TestApp } from '../helpers/app';
@@ -130,4 +133,71 @@ describeWithPostgres('PostgreSQL restart', () => {
     expect(retried.status).toBe(201);
     expect(retried.body).toMatchObject({ amount: 20, run: 2 });
   }, 60_000);
+});
+
+/**
+ * A server that takes the connection but never answers (hung, or a network
+ * that drops every packet after the handshake), and a pool with every client
+ * busy: a query fails after the pool's connect timeout with an error that
+ * reads as the database being unavailable (a 503), instead of hanging.
+ */
+describeWithPostgres('PostgreSQL unresponsive or saturated', () => {
+  let database: TestDatabase;
+  let proxy: TcpProxy;
+  const handles: DatabaseHandle[] = [];
+
+  beforeAll(async () => {
+    database = await createPostgresDatabase(postgresUrl ?? '');
+    proxy = await TcpProxy.inFrontOf(database.url, 5432);
+  }, 30_000);
+  afterAll(async () => {
+    proxy?.resume();
+    for (const handle of handles) await handle.db.destroy();
+    await proxy?.close();
+    await database?.drop();
+  }, 30_000);
+
+  const open = (poolSize: number): Db => {
+    const handle = openDatabase(proxy.rewrite(database.url), { poolSize, connectTimeoutMs: 300 });
+    handles.push(handle);
+    return handle.db;
+  };
+  const failureOf = (query: Promise<unknown>): Promise<unknown> =>
+    query.then(
+      () => new Error('the query succeeded'),
+      (err: unknown) => err,
+    );
+
+  it('fails a query that cannot get a connection from a silent server, and connects once it answers', async () => {
+    const db = open(2);
+    proxy.stall();
+    const err = await failureOf(sql`select 1`.execute(db));
+    expect(unavailableService(err)).toBe('database');
+    expect(toAppError(err)).toMatchObject({ status: 503, code: 'provider_unavailable' });
+
+    proxy.resume();
+    const { rows } = await sql<{ one: number }>`select 1 as one`.execute(db);
+    expect(rows).toEqual([{ one: 1 }]);
+  }, 20_000);
+
+  it('fails a query that waits longer than the timeout for a busy pool', async () => {
+    const db = open(1);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const inTransaction = new Promise<void>((resolve) => (started = resolve));
+    const holder = db.transaction().execute(async (trx) => {
+      await sql`select 1`.execute(trx);
+      started();
+      await held;
+    });
+    await inTransaction;
+
+    const err = await failureOf(sql`select 2`.execute(db));
+    expect(unavailableService(err)).toBe('database');
+    release();
+    await holder;
+    const { rows } = await sql<{ two: number }>`select 2 as two`.execute(db);
+    expect(rows).toEqual([{ two: 2 }]);
+  }, 20_000);
 });
