@@ -189,6 +189,8 @@ async function startApp(databaseUrl: string | undefined): Promise<Running> {
     // The events name PaymentIntents made elsewhere: the handlers look them up and never call Stripe.
     STRIPE_API_BASE_URL: 'http://127.0.0.1:9',
     WEBHOOK_TOLERANCE_SECONDS: String(TOLERANCE_SECONDS),
+    // For A/B runs: `BENCH_APP_ENV='{"LOG_LEVEL":"warn"}'` overrides any of the above.
+    ...(JSON.parse(process.env.BENCH_APP_ENV ?? '{}') as Record<string, string>),
   });
   const app = await createApp(config, {
     imports: [JobsModule, WebhooksModule, RateLimitModule, PaymentsModule],
