@@ -6,6 +6,7 @@ import type { DatabaseSchema, Db } from '../database/database.types';
 import { describeJobError } from '../jobs/job-executor';
 import { JobContext, JobQueue, PermanentJobError } from '../jobs/job-queue';
 import { chunks } from '../database/chunks';
+import { Semaphore } from '../common/concurrency/semaphore';
 import { newWebhookEventId } from './webhook-event-id';
 import type { WebhookEventContext } from './webhook-handler.decorator';
 import { WebhookHandlerRegistry } from './webhook-handler.registry';
@@ -29,7 +30,7 @@ export interface WebhookProcessJobPayload {
  * Events per `webhook.process` job. Events stored in one commit share a job
  * (one job row per batch, not per event: a burst of webhooks costs the store
  * and the queue a fraction of the writes), and a job is kept small enough
- * that {@link PROCESS_CONCURRENCY} jobs still share out a large batch.
+ * that the instances of a deployment still share out a large batch.
  */
 export const EVENTS_PER_PROCESS_JOB = 32;
 
@@ -50,7 +51,7 @@ export interface StoreResult {
 }
 
 /**
- * `webhook.process` jobs run at once per instance. Handlers mostly read and write our
+ * Events processed at once per instance, across all `webhook.process` jobs. Handlers mostly read and write our
  * own tables (a provider is called only to re-read an object when in doubt),
  * and a wider window lets a backlog be claimed, completed and marked in
  * batches of this size, a commit per batch.
@@ -72,6 +73,8 @@ interface StoreCall {
 export class WebhookInbox implements OnModuleInit {
   private readonly logger = new Logger(WebhookInbox.name);
   /** Calls that arrive together are written in one transaction (at most 64). */
+  /** Shared by every job, so a job of many events and many jobs of one get the same bound. */
+  private readonly processing = new Semaphore(PROCESS_CONCURRENCY);
   private readonly writes = new WriteBatcher<StoreCall, number>((calls) =>
     inTransaction(this.db, (trx) => this.insertEvents(trx, calls)),
   );
@@ -171,7 +174,9 @@ export class WebhookInbox implements OnModuleInit {
   }
 
   /**
-   * Processes the job's events one after another, in arrival order. An event
+   * Processes the job's events side by side, started in arrival order, within
+   * the instance's bound of {@link PROCESS_CONCURRENCY} events at once (their
+   * handlers' writes then share commits). An event
    * that fails is marked `failed` and the others still run; the job then
    * fails with the first error, so its retry runs again only the events not
    * `processed` yet, and when the job is dead so are they.
@@ -179,7 +184,7 @@ export class WebhookInbox implements OnModuleInit {
   private async process(job: WebhookProcessJobPayload, ctx: JobContext): Promise<void> {
     const ids = eventRowIdsOf(job);
     const rows = await this.repo.findByIds(ids);
-    const failures: unknown[] = [];
+    const pending: WebhookEventRow[] = [];
     for (const id of ids) {
       const row = rows.get(id);
       if (!row) continue; // deleted by retention since: nothing left to do
@@ -187,12 +192,14 @@ export class WebhookInbox implements OnModuleInit {
       // succeeding (a lost lease). A replay always runs, even when an earlier run, begun
       // before it was asked for, ended first.
       if (row.status === 'processed' && !job.replay) continue;
-      try {
-        await this.processEvent(row, ctx);
-      } catch (err) {
-        failures.push(err);
-      }
+      pending.push(row);
     }
+    const outcomes = await Promise.allSettled(
+      pending.map((row) => this.processing.run(() => this.processEvent(row, ctx))),
+    );
+    const failures = outcomes.flatMap((o) =>
+      o.status === 'rejected' ? [o.reason as unknown] : [],
+    );
     if (failures.length === 0) return;
     // Retried unless every failure asked to stop.
     throw failures.find((err) => !(err instanceof PermanentJobError)) ?? failures[0];

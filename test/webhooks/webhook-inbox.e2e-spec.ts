@@ -146,13 +146,16 @@ describeEachDialect(WebhookInbox.name, (target) => {
         ]);
         expect(res.json()).toEqual({ received: true, stored: 2, duplicates: 1 });
         await sut.jobs.whenIdle();
-        // Events stored together are processed by one job, in the order they came.
+        // Events of a batch are processed concurrently, in no set order.
         expect(
           testWebhookState.callsOf('thing').map((c) => [c.context.eventId, c.context.type]),
-        ).toEqual([
-          [a, 'thing.created'],
-          [b, 'thing.updated'],
-        ]);
+        ).toEqual(
+          expect.arrayContaining([
+            [a, 'thing.created'],
+            [b, 'thing.updated'],
+          ]),
+        );
+        expect(testWebhookState.callsOf('thing')).toHaveLength(2);
       });
 
       it('queues the events stored together in one job each EVENTS_PER_PROCESS_JOB', async () => {
@@ -170,7 +173,7 @@ describeEachDialect(WebhookInbox.name, (target) => {
           events.slice(EVENTS_PER_PROCESS_JOB),
         ];
         const calls = testWebhookState.callsOf('thing').map((c) => c.context.eventId);
-        expect(calls).toHaveLength(events.length);
+        expect(calls.sort()).toEqual(events.map((e) => e.id).sort());
         for (const part of parts) {
           const jobs = await sut.db
             .selectFrom('jobs')
@@ -181,11 +184,10 @@ describeEachDialect(WebhookInbox.name, (target) => {
           expect(jobs).toHaveLength(1);
           expect(jobs[0].status).toBe('done');
           const ids = part.map((e) => e.id);
+          // In the order they arrived.
           expect(JSON.parse(jobs[0].payload)).toEqual({
             eventRowIds: ids.map((id) => rowIds.get(id)),
           });
-          // The two jobs run side by side; each takes its events in order.
-          expect(calls.filter((id) => ids.includes(id))).toEqual(ids);
         }
       });
     });
