@@ -9,12 +9,22 @@ import {
 } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Pool, types as pgTypes } from 'pg';
+import type * as Pg from 'pg';
 import type { DatabaseSchema, Db, Dialect } from './database.types';
 import { MIGRATIONS } from './migrations';
 
-// COUNT(*) and BIGINT come back from pg as strings; our counts fit in a JS number.
-pgTypes.setTypeParser(20, (v) => Number(v));
+let pg: typeof Pg | undefined;
+
+/** node-postgres, loaded on first use: an embedded (SQLite) instance never needs it. */
+function loadPg(): typeof Pg {
+  if (!pg) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberately lazy, and openDatabase is synchronous
+    pg = require('pg') as typeof Pg;
+    // COUNT(*) and BIGINT come back from pg as strings; our counts fit in a JS number.
+    pg.types.setTypeParser(20, (v) => Number(v));
+  }
+  return pg;
+}
 
 export interface DatabaseHandle {
   db: Db;
@@ -67,6 +77,7 @@ export function openDatabase(url: string, opts: OpenDatabaseOptions = {}): Datab
       describe: describeDatabase(url),
     };
   }
+  const { Pool } = loadPg();
   const pool = new Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,

@@ -1,5 +1,6 @@
 import { Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { AppConfig } from '../../config/app.config';
 import { APP_CONFIG } from '../../config/config.module';
 
@@ -47,7 +48,9 @@ function watchConnection(redis: Redis, logger: Logger): void {
       inject: [APP_CONFIG],
       useFactory: async (config: AppConfig): Promise<Redis | null> => {
         if (!config.redis.url) return null;
-        const redis = new Redis(config.redis.url, SHARED_REDIS_OPTIONS);
+        // Loaded only when configured, like BullMQ (see JobsModule).
+        const { default: RedisClient } = await import('ioredis');
+        const redis = new RedisClient(config.redis.url, SHARED_REDIS_OPTIONS);
         watchConnection(redis, new Logger('Redis'));
         await redis.connect();
         return redis;
