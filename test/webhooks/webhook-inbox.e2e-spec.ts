@@ -318,6 +318,27 @@ describeEachDialect(WebhookInbox.name, (target) => {
         expect(testWebhookState.callsOf('flaky', bad).map((c) => c.context.attempt)).toEqual([
           1, 2, 3,
         ]);
+
+        // Retrying the dead job runs only the event it had not processed.
+        const badRow = await sut.row('test', bad);
+        const [job] = await sut.db
+          .selectFrom('jobs')
+          .select(['id', 'status'])
+          .where('type', '=', WEBHOOK_PROCESS_JOB)
+          .where('payload', 'like', `%${badRow?.id}%`)
+          .execute();
+        expect(job.status).toBe('dead');
+        testWebhookState.failuresLeft = 0;
+        const retried = await sut.inject({
+          method: 'POST',
+          url: `/jobs/${job.id}/retry`,
+          headers: bearer(KEYS.admin),
+        });
+        expect(retried.statusCode).toBe(202);
+        await sut.jobs.whenIdle();
+        expect(await sut.row('test', bad)).toMatchObject({ status: 'processed', attempts: 4 });
+        for (const id of [before, after])
+          expect(testWebhookState.callsOf('thing', id)).toHaveLength(1);
       });
 
       it('still processes a job queued for a single event by an earlier version', async () => {
