@@ -192,6 +192,33 @@ describeEachDialect(StripeWebhookController.name, (target) => {
       expect(jobs).toHaveLength(1);
     });
 
+    it('finds the payment by our request key when the event comes before we stored the PaymentIntent id', async () => {
+      const payment = await create({ paymentMethod: 'pm_card_visa' });
+      const stored = await paymentRow(payment.id);
+      expect(stored.status).not.toBe('succeeded');
+      // As between Stripe's answer to our create and our write of its id.
+      await sut.db
+        .updateTable('payments')
+        .set({ provider_id: null })
+        .where('id', '=', payment.id)
+        .execute();
+      const succeeded = { ...intentOf(payment.providerId), status: 'succeeded' };
+
+      const res = await sut.deliver(
+        stripeEvent('payment_intent.succeeded', succeeded, {
+          created: now() + 60,
+          idempotencyKey: stored.idempotency_key,
+        }),
+      );
+      await sut.settle();
+
+      expect(res.statusCode).toBe(200);
+      expect(await paymentRow(payment.id)).toMatchObject({
+        provider_id: payment.providerId,
+        status: 'succeeded',
+      });
+    });
+
     it('never moves a final payment back', async () => {
       const payment = await create({ paymentMethod: 'pm_card_visa', confirm: true });
       const late = { ...intentOf(payment.providerId), status: 'requires_payment_method' };
