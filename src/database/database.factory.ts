@@ -83,8 +83,11 @@ export function openDatabase(url: string, opts: OpenDatabaseOptions = {}): Datab
     max: opts.poolSize ?? 10,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
     // A connection whose server vanished without a word (a partition, a host gone) is
-    // found dead by TCP keep-alive and discarded, instead of waiting forever.
+    // found dead by TCP keep-alive probes (from 10 s of silence, then the OS's interval
+    // and count: minutes, not the two hours before the first probe by default) and
+    // discarded, instead of being waited on forever.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   // An idle client that loses its connection emits 'error' on the pool; without a listener that kills the process.
   pool.on('error', () => undefined);

@@ -51,10 +51,11 @@ export interface StoreResult {
 }
 
 /**
- * Events processed at once per instance, across all `webhook.process` jobs. Handlers mostly read and write our
- * own tables (a provider is called only to re-read an object when in doubt),
- * and a wider window lets a backlog be claimed, completed and marked in
- * batches of this size, a commit per batch.
+ * Events processed at once per instance, across all `webhook.process` jobs
+ * (and the most jobs of that type running at once). Handlers mostly read and
+ * write our own tables (a provider is called only to re-read an object when
+ * in doubt), and a wider window lets a backlog be claimed, completed and
+ * marked in batches, a commit per batch.
  */
 const PROCESS_CONCURRENCY = 16;
 
@@ -72,9 +73,9 @@ interface StoreCall {
 @Injectable()
 export class WebhookInbox implements OnModuleInit {
   private readonly logger = new Logger(WebhookInbox.name);
-  /** Calls that arrive together are written in one transaction (at most 64). */
   /** Shared by every job, so a job of many events and many jobs of one get the same bound. */
   private readonly processing = new Semaphore(PROCESS_CONCURRENCY);
+  /** Calls that arrive together are written in one transaction (at most 64). */
   private readonly writes = new WriteBatcher<StoreCall, number>((calls) =>
     inTransaction(this.db, (trx) => this.insertEvents(trx, calls)),
   );
@@ -176,10 +177,10 @@ export class WebhookInbox implements OnModuleInit {
   /**
    * Processes the job's events side by side, started in arrival order, within
    * the instance's bound of {@link PROCESS_CONCURRENCY} events at once (their
-   * handlers' writes then share commits). An event
-   * that fails is marked `failed` and the others still run; the job then
-   * fails with the first error, so its retry runs again only the events not
-   * `processed` yet, and when the job is dead so are they.
+   * handlers' writes then share commits). An event that fails is marked
+   * `failed` and the others still run; the job then fails with the first
+   * error, so its retry runs again only the events not `processed` yet, and
+   * when the job is dead so are they.
    */
   private async process(job: WebhookProcessJobPayload, ctx: JobContext): Promise<void> {
     const ids = eventRowIdsOf(job);
