@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Insertable, Selectable, Transaction, Updateable } from 'kysely';
 import type { CursorPosition } from '../common/http/pagination';
-import { InjectDb } from '../database/database.module';
-import type { Db } from '../database/database.types';
+import { DATABASE_HANDLE } from '../database/database.module';
+import type { DatabaseHandle } from '../database/database.factory';
+import type { DatabaseSchema, Db, Dialect } from '../database/database.types';
 import {
   CREATING,
   type PaymentStatus,
@@ -12,8 +13,12 @@ import {
 import { newestFirstPage } from '../database/newest-first';
 
 export type PaymentRow = Selectable<PaymentsTable>;
+export type NewPaymentRow = Insertable<PaymentsTable>;
+/** A refund row to insert once its amount is known: `amount` absent means what remains. */
+export type RefundDraft = Omit<Insertable<RefundsTable>, 'amount'> & { amount?: number };
 export type RefundRow = Selectable<RefundsTable>;
 export type PaymentPatch = Updateable<PaymentsTable>;
+type Executor = Db | Transaction<DatabaseSchema>;
 
 /** Refunds that hold part of the payment: on their way or done (not failed, canceled or unanswered). */
 const COMMITTED_REFUND_STATUSES = ['pending', 'requires_action', 'succeeded'] as const;
@@ -24,7 +29,13 @@ const COMMITTED_REFUND_STATUSES = ['pending', 'requires_action', 'succeeded'] as
  */
 @Injectable()
 export class PaymentsRepository {
-  constructor(@InjectDb() private readonly db: Db) {}
+  private readonly db: Db;
+  private readonly dialect: Dialect;
+
+  constructor(@Inject(DATABASE_HANDLE) handle: DatabaseHandle) {
+    this.db = handle.db;
+    this.dialect = handle.dialect;
+  }
 
   /** Inserts the row unless one has its idempotency key; returns the stored row either way. */
   async insertPayment(row: Insertable<PaymentsTable>): Promise<PaymentRow> {
@@ -183,17 +194,69 @@ export class PaymentsRepository {
       .executeTakeFirst();
   }
 
-  /** What the payment's other refunds already hold (pending or succeeded), in minor units. */
-  async committedRefundTotal(paymentId: string, exceptRefundId?: string): Promise<number> {
-    let query = this.db
+  /**
+   * What the payment's other refunds hold, in minor units: those Stripe has
+   * (pending or succeeded), and ours created since `inFlightSince` whose call
+   * has not answered yet.
+   */
+  async heldRefundTotal(
+    paymentId: string,
+    inFlightSince: string,
+    exceptRefundId?: string,
+    trx: Executor = this.db,
+  ): Promise<number> {
+    let query = trx
       .selectFrom('refunds')
       .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount'), eb.lit(0)).as('total'))
       .where('payment_id', '=', paymentId)
-      .where('provider_id', 'is not', null)
-      .where('status', 'in', COMMITTED_REFUND_STATUSES);
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('provider_id', 'is not', null),
+            eb('status', 'in', COMMITTED_REFUND_STATUSES),
+          ]),
+          eb.and([eb('status', '=', CREATING), eb('created_at', '>=', inFlightSince)]),
+        ]),
+      );
     if (exceptRefundId !== undefined) query = query.where('id', '<>', exceptRefundId);
     const row = await query.executeTakeFirstOrThrow();
     return Number(row.total);
+  }
+
+  /**
+   * Inserts the refund if the payment has room for it beside what its other
+   * refunds hold ({@link heldRefundTotal}); `row` undefined when it has not.
+   * One transaction that first locks the payment's row, so refunds of one
+   * payment are checked one after another, whichever instance serves them.
+   */
+  async reserveRefund(
+    draft: RefundDraft,
+    inFlightSince: string,
+  ): Promise<{ row?: RefundRow; remaining: number }> {
+    return this.db.transaction().execute(async (trx) => {
+      let lock = trx.selectFrom('payments').select('amount').where('id', '=', draft.payment_id);
+      // SQLite has no row locks: its one writer at a time serializes the transaction instead.
+      if (this.dialect === 'postgres') lock = lock.forUpdate();
+      const payment = await lock.executeTakeFirst();
+      if (!payment) throw new Error(`payment ${draft.payment_id} not found`);
+      const remaining =
+        payment.amount -
+        (await this.heldRefundTotal(draft.payment_id, inFlightSince, undefined, trx));
+      const amount = draft.amount ?? remaining;
+      if (amount < 1 || amount > remaining) return { remaining };
+      await trx
+        .insertInto('refunds')
+        .values({ ...draft, amount })
+        .onConflict((oc) => oc.column('idempotency_key').doNothing())
+        .execute();
+      const row = await trx
+        .selectFrom('refunds')
+        .selectAll()
+        .where('idempotency_key', '=', draft.idempotency_key ?? '')
+        .executeTakeFirst();
+      if (!row) throw new Error('refund row vanished after insert');
+      return { row, remaining };
+    });
   }
 
   async updateRefundIfUnchanged(

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
 import { cursorParam, DEFAULT_PAGE_LIMIT, Page, pageOf } from '../common/http/pagination';
@@ -13,9 +13,9 @@ import { isFinalPaymentStatus } from './payment-status.rules';
 import { newPaymentId, newRefundId, PAYMENT_ID_PATTERN } from './payment-ids';
 import { PaymentStateService } from './payment-state.service';
 import { paymentFailureMessage, StripeProviderError } from './provider-error';
-import { PaymentRow, PaymentsRepository } from './payments.repository';
+import { NewPaymentRow, PaymentRow, PaymentsRepository, RefundRow } from './payments.repository';
 import { CREATING } from './payments.tables';
-import { StripeClient } from './stripe.client';
+import { CreateIntentParams, StripeClient } from './stripe.client';
 
 /**
  * The key Stripe gets for one operation. From the client's `Idempotency-Key`
@@ -26,6 +26,40 @@ import { StripeClient } from './stripe.client';
 export function stripeIdempotencyKey(scopeKey: string, operation: string): string {
   const digest = createHash('sha256').update(scopeKey).digest('base64url');
   return `sb_${digest}:${operation}`;
+}
+
+/**
+ * How long Stripe keeps an idempotency key at least (it prunes keys "at least
+ * 24 hours old"): within it a retry must reuse the key, after it the key may
+ * be forgotten.
+ */
+export const STRIPE_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** The least time an unanswered refund holds its amount (see `inFlightSince`). */
+const MIN_IN_FLIGHT_MS = 60_000;
+
+/** The key of a client key's `generation`-th request after Stripe's window (see `paymentRowFor`). */
+function keyOfGeneration(baseKey: string, generation: number): string {
+  return generation === 1 ? baseKey : `${baseKey}:${generation}`;
+}
+
+/** What a row was created for: the operation and the parameters Stripe gets. */
+export function requestFingerprint(request: unknown): string {
+  return createHash('sha256').update(JSON.stringify(request)).digest('base64url');
+}
+
+function keyReused(): AppError {
+  return new AppError(
+    'idempotency_key_reused',
+    'this Idempotency-Key was used for a different request',
+  );
+}
+
+function refundExceeds(remaining: number): AppError {
+  return new AppError(
+    'refund_exceeds_payment',
+    `the refund exceeds what remains to refund of the payment (${Math.max(remaining, 0)})`,
+  );
 }
 
 /** Stripe's request parameters, as our API names them (for a rejection's message). */
@@ -54,38 +88,41 @@ export class PaymentsService {
   async create(dto: CreatePaymentDto, scopeKey?: string): Promise<CreatedPaymentDto> {
     const now = this.clock.now();
     const id = newPaymentId(now);
-    const row = await this.repo.insertPayment({
+    const params: CreateIntentParams = {
+      amount: dto.amount,
+      currency: dto.currency.toLowerCase(),
+      description: dto.description,
+      customer: dto.customer,
+      paymentMethod: dto.paymentMethod,
+      confirm: dto.confirm,
+      captureMethod: dto.captureMethod,
+      metadata: dto.metadata,
+    };
+    const draft: NewPaymentRow = {
       id,
       provider: 'stripe',
       provider_id: null,
-      idempotency_key: scopeKey
-        ? stripeIdempotencyKey(scopeKey, 'payment.create')
-        : `sb_${id}:payment.create`,
+      idempotency_key: `sb_${id}:payment.create`,
       status: CREATING,
       amount: dto.amount,
       amount_refunded: 0,
-      currency: dto.currency.toLowerCase(),
+      currency: params.currency,
       description: dto.description ?? null,
       customer: dto.customer ?? null,
       metadata: JSON.stringify(dto.metadata ?? {}),
       last_error_code: null,
       last_error_message: null,
       status_as_of: 0,
+      request_fingerprint: requestFingerprint(['payment.create', params]),
       created_at: now.toISOString(),
       updated_at: now.toISOString(),
-    });
+    };
+    const row = scopeKey
+      ? await this.paymentRowFor(stripeIdempotencyKey(scopeKey, 'payment.create'), draft)
+      : await this.repo.insertPayment(draft);
     try {
       const { value: intent, asOf } = await this.stripe.createPaymentIntent(
-        {
-          amount: dto.amount,
-          currency: dto.currency.toLowerCase(),
-          description: dto.description,
-          customer: dto.customer,
-          paymentMethod: dto.paymentMethod,
-          confirm: dto.confirm,
-          captureMethod: dto.captureMethod,
-          metadata: dto.metadata,
-        },
+        params,
         row.idempotency_key,
       );
       const stored = await this.state.applyIntent(row.id, intent, asOf, 'fresh');
@@ -102,6 +139,43 @@ export class PaymentsService {
       }
       throw this.toAppError(err, { paymentId: intent ? row.id : undefined });
     }
+  }
+
+  /**
+   * The row a create under the client's key works on: the one made for the
+   * same request by an earlier try (whose answer the client did not get or
+   * we did not keep), or a new one. A row older than Stripe's idempotency
+   * window stands for a request whose key Stripe may have forgotten: reusing
+   * it would have Stripe make a second PaymentIntent that this row, bound to
+   * the first, cannot record. A request after that window is a new payment,
+   * under the key's next generation (`…:2`, `…:3`), which Stripe has never
+   * seen. Another request within the window: 422 `idempotency_key_reused`.
+   */
+  private async paymentRowFor(baseKey: string, draft: NewPaymentRow): Promise<PaymentRow> {
+    for (let generation = 1; ; generation++) {
+      const row = await this.repo.insertPayment({
+        ...draft,
+        idempotency_key: keyOfGeneration(baseKey, generation),
+      });
+      if (row.id === draft.id || this.isRetryOf(row, draft.request_fingerprint)) return row;
+    }
+  }
+
+  /**
+   * True when `row` was made for this same request within Stripe's window;
+   * false when the window is over (the caller moves to the next generation);
+   * throws when it was made for another request.
+   */
+  private isRetryOf(
+    row: Pick<PaymentRow | RefundRow, 'created_at' | 'request_fingerprint'>,
+    fingerprint: string | null | undefined,
+  ): boolean {
+    const age = this.clock.now().getTime() - Date.parse(row.created_at);
+    if (!(age < STRIPE_IDEMPOTENCY_WINDOW_MS)) return false;
+    // Rows from before fingerprints were kept (null) are taken as the same request.
+    if (row.request_fingerprint !== null && row.request_fingerprint !== fingerprint)
+      throw keyReused();
+    return true;
   }
 
   async get(id: string): Promise<PaymentDto> {
@@ -122,34 +196,47 @@ export class PaymentsService {
         'invalid_state',
         `only a succeeded payment can be refunded; this one is ${payment.status}`,
       );
-    const key = scopeKey ? stripeIdempotencyKey(scopeKey, `refund.create:${paymentId}`) : undefined;
-    // A retry of the same request reuses its row (and amount), even if it already took effect.
-    const existing = key ? await this.repo.findRefundByIdempotencyKey(key) : undefined;
-    const committed = await this.repo.committedRefundTotal(paymentId, existing?.id);
-    const remaining = payment.amount - committed;
-    const amount = existing?.amount ?? dto.amount ?? remaining;
-    if (amount < 1 || amount > remaining) {
-      throw new AppError(
-        'refund_exceeds_payment',
-        `the refund exceeds what remains to refund of the payment (${Math.max(remaining, 0)})`,
-      );
-    }
-
+    const fingerprint = requestFingerprint([
+      'refund.create',
+      paymentId,
+      dto.amount ?? null,
+      dto.reason ?? null,
+    ]);
     const now = this.clock.now();
     const id = newRefundId(now);
-    const row =
-      existing ??
-      (await this.repo.insertRefund({
-        id,
-        payment_id: paymentId,
-        provider_id: null,
-        idempotency_key: key ?? `sb_${id}:refund.create`,
-        amount,
-        reason: dto.reason ?? null,
-        status: CREATING,
-        created_at: now.toISOString(),
-        updated_at: now.toISOString(),
-      }));
+    // A retry of the same request reuses its row (and amount), even if it already took effect.
+    const { existing, key } = scopeKey
+      ? await this.refundRowFor(
+          stripeIdempotencyKey(scopeKey, `refund.create:${paymentId}`),
+          fingerprint,
+        )
+      : { existing: undefined, key: `sb_${id}:refund.create` };
+    let row: RefundRow;
+    if (existing) {
+      const held = await this.repo.heldRefundTotal(paymentId, this.inFlightSince(), existing.id);
+      if (existing.amount > payment.amount - held) throw refundExceeds(payment.amount - held);
+      row = existing;
+    } else {
+      // Checked and inserted in one transaction per payment: refunds sent side by side cannot
+      // together ask Stripe for more than the payment (CONTRACT: nothing is sent to Stripe).
+      const reserved = await this.repo.reserveRefund(
+        {
+          id,
+          payment_id: paymentId,
+          provider_id: null,
+          idempotency_key: key,
+          amount: dto.amount,
+          reason: dto.reason ?? null,
+          status: CREATING,
+          request_fingerprint: fingerprint,
+          created_at: now.toISOString(),
+          updated_at: now.toISOString(),
+        },
+        this.inFlightSince(),
+      );
+      if (!reserved.row) throw refundExceeds(reserved.remaining);
+      row = reserved.row;
+    }
     try {
       const { value } = await this.stripe.createRefund(
         {
@@ -175,12 +262,37 @@ export class PaymentsService {
     }
   }
 
+  /** Like {@link paymentRowFor}, for refunds: the row of an earlier try of this request, or the key a new one gets. */
+  private async refundRowFor(
+    baseKey: string,
+    fingerprint: string,
+  ): Promise<{ existing?: RefundRow; key: string }> {
+    for (let generation = 1; ; generation++) {
+      const key = keyOfGeneration(baseKey, generation);
+      const row = await this.repo.findRefundByIdempotencyKey(key);
+      if (!row) return { key };
+      if (this.isRetryOf(row, fingerprint)) return { existing: row, key };
+    }
+  }
+
+  /**
+   * Refunds created since this time without an answer yet may still be on
+   * their way to Stripe, so they hold their amount; an older one was lost
+   * with its process (its webhook links it if Stripe did act on it).
+   */
+  private inFlightSince(): string {
+    const heldMs = Math.max(MIN_IN_FLIGHT_MS, 2 * this.stripe.longestCallMs);
+    return new Date(this.clock.now().getTime() - heldMs).toISOString();
+  }
+
   async cancel(id: string, dto: CancelPaymentDto, scopeKey?: string): Promise<PaymentDto> {
     const payment = await this.findVisible(id);
     if (isFinalPaymentStatus(payment.status)) throw this.cannotCancel(payment);
+    // Without the client's key, one per request: a fixed one would have Stripe replay its first
+    // answer (an error, say) to every later cancel for a day.
     const key = scopeKey
       ? stripeIdempotencyKey(scopeKey, `payment.cancel:${id}`)
-      : `sb_${id}:payment.cancel:${dto.reason ?? 'none'}`;
+      : `sb_${id}:payment.cancel:${randomUUID()}`;
     try {
       const { value, asOf } = await this.stripe.cancelPaymentIntent(
         payment.provider_id as string,
@@ -232,6 +344,8 @@ export class PaymentsService {
           field ? `Stripe rejected the request: check ${field}` : 'Stripe rejected the request',
         );
       }
+      case 'key_reused':
+        return keyReused();
       case 'unavailable': {
         const retryAfter = err.info.retryAfterSeconds;
         return new AppError(

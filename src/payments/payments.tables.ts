@@ -49,6 +49,8 @@ export interface PaymentsTable {
   last_error_code: string | null;
   last_error_message: string | null;
   status_as_of: number;
+  /** What the row was created for (migration 006); null on older rows. */
+  request_fingerprint: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -61,6 +63,8 @@ export interface RefundsTable {
   amount: number;
   reason: string | null;
   status: RefundStatus | typeof CREATING;
+  /** What the row was created for (migration 006); null on older rows and refunds learnt from webhooks. */
+  request_fingerprint: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -4,9 +4,11 @@ import type { StripeIntent } from './stripe-objects';
  * How a Stripe call failed, in our terms:
  * - `declined`: the card was declined (402); a PaymentIntent may come with it;
  * - `rejected`: Stripe refused the request as invalid (unknown customer, bad state, …);
- * - `unavailable`: Stripe failed, timed out, was unreachable or rate limited us after retries.
+ * - `unavailable`: Stripe failed, timed out, was unreachable or rate limited us after retries;
+ * - `key_reused`: Stripe holds another request under the idempotency key (`idempotency_error`),
+ *   so something was done under it: unlike `rejected`, not a sign that nothing exists.
  */
-export type ProviderErrorKind = 'declined' | 'rejected' | 'unavailable';
+export type ProviderErrorKind = 'declined' | 'rejected' | 'unavailable' | 'key_reused';
 
 export interface ProviderErrorInfo {
   /** Stripe's error code (`card_declined`, `resource_missing`, …). */
@@ -18,7 +20,11 @@ export interface ProviderErrorInfo {
   retryAfterSeconds?: number;
   /** The PaymentIntent Stripe returned with the error, if any. */
   intent?: StripeIntent;
-  /** Unix seconds (Stripe's clock) of the response that carried the error. */
+  /**
+   * Unix seconds (Stripe's clock) of the state `intent` shows: the response's
+   * `Date`, or 0 when Stripe replayed a stored answer (the state is as old as
+   * the first request, which we cannot date).
+   */
   asOf?: number;
 }
 

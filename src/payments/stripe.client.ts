@@ -18,6 +18,8 @@ export const STRIPE_API_VERSION = '2026-10-28.endive';
 /** Our own 429 retries: this base, doubling; a `Retry-After` longer than the cap is not waited for. */
 const RATE_LIMIT_BACKOFF_MS = 250;
 const MAX_RATE_LIMIT_WAIT_MS = 5000;
+/** stripe-node's own wait before a retry is at most 5 s (`MAX_NETWORK_RETRY_DELAY_SEC`). */
+const MAX_SDK_RETRY_WAIT_MS = 5000;
 
 export type CaptureMethod = 'automatic' | 'manual';
 export type RefundReason = 'duplicate' | 'fraudulent' | 'requested_by_customer';
@@ -40,7 +42,13 @@ export interface CreateRefundParams {
   reason?: RefundReason;
 }
 
-/** A Stripe object and when Stripe produced it (unix seconds of the response's `Date`, Stripe's clock). */
+/**
+ * A Stripe object and when Stripe produced it: unix seconds of the response's
+ * `Date` (Stripe's clock), or 0 when the response was replayed from Stripe's
+ * idempotency store (`Idempotent-Replayed: true`). A replay shows the object
+ * as it was after the first request under the key, at an unknown earlier time,
+ * so it must never outrank what we learnt since.
+ */
 export interface StripeResult<T> {
   value: T;
   asOf: number;
@@ -61,6 +69,7 @@ export class StripeClient {
   private readonly logger = new Logger(StripeClient.name);
   private readonly sdk?: Sdk;
   private readonly maxRetries: number;
+  private readonly timeoutMs: number;
 
   constructor(
     @InjectConfig() config: AppConfig,
@@ -68,6 +77,7 @@ export class StripeClient {
     @Optional() private readonly limiter?: RateLimiter,
   ) {
     this.maxRetries = config.providers.maxRetries;
+    this.timeoutMs = config.providers.timeoutMs;
     const { enabled, apiKey, apiBaseUrl } = config.stripe;
     if (!enabled || !apiKey) return;
     const base = apiBaseUrl ? new URL(apiBaseUrl) : undefined;
@@ -89,6 +99,17 @@ export class StripeClient {
       maxNetworkRetries: config.providers.maxRetries,
       telemetry: false,
     });
+  }
+
+  /**
+   * The longest one call can take: every attempt timing out, with the SDK's
+   * and our own waits between them (rate limiting by our own limiter aside).
+   */
+  get longestCallMs(): number {
+    const attempts = this.maxRetries + 1;
+    return (
+      attempts * this.timeoutMs + this.maxRetries * (MAX_SDK_RETRY_WAIT_MS + MAX_RATE_LIMIT_WAIT_MS)
+    );
   }
 
   /** False when Stripe's credentials are not configured (routes answer `provider_disabled`). */
@@ -230,10 +251,12 @@ export class StripeClient {
         asOf,
       });
     }
-    if (
-      err instanceof Stripe.errors.StripeInvalidRequestError ||
-      err instanceof Stripe.errors.StripeIdempotencyError
-    ) {
+    if (err instanceof Stripe.errors.StripeIdempotencyError) {
+      // Something was done under this key with other parameters: never "nothing happened".
+      this.logger.warn(log, 'Stripe holds another request under this idempotency key');
+      return new StripeProviderError('key_reused', err.message, { code: err.code, intent, asOf });
+    }
+    if (err instanceof Stripe.errors.StripeInvalidRequestError) {
       this.logger.warn(log, 'Stripe rejected the request');
       return new StripeProviderError('rejected', err.message, {
         code: err.code,
@@ -258,6 +281,7 @@ export class StripeClient {
   }
 
   private asOf(headers: Record<string, string> | undefined): number {
+    if (headers?.['idempotent-replayed'] === 'true') return 0;
     const date = headers?.date ? Date.parse(headers.date) : NaN;
     const ms = Number.isFinite(date) ? date : this.clock.now().getTime();
     return Math.floor(ms / 1000);

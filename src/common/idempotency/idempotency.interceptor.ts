@@ -31,6 +31,9 @@ const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 /** Kept, per CONTRACT "Idempotency": 2xx and the 4xx a handler decides (402, 404, 409 invalid_state, 422). */
 function isKept(err: AppError): boolean {
+  // A handler that finds the key bound to another request (its own record of an earlier try)
+  // decided nothing about this one: keeping the refusal would bind the key to it instead.
+  if (err.code === 'idempotency_key_reused') return false;
   return (
     err.status === 402 || err.status === 404 || err.status === 422 || err.code === 'invalid_state'
   );

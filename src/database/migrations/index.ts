@@ -4,6 +4,7 @@ import * as payments from './002-payments';
 import * as sms from './003-sms';
 import * as email from './004-email';
 import * as jobsClaimIndex from './005-jobs-claim-index';
+import * as paymentRequestFingerprints from './006-payment-request-fingerprints';
 
 /**
  * Every migration, in order. Listed in code rather than read from a folder so
@@ -15,4 +16,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '003-sms': sms,
   '004-email': email,
   '005-jobs-claim-index': jobsClaimIndex,
+  '006-payment-request-fingerprints': paymentRequestFingerprints,
 };
