@@ -1,12 +1,21 @@
-import { createHmac } from 'node:crypto';
+import Stripe from 'stripe';
 import { verifyStripeSignature } from './stripe-signature.verifier';
 
 const SECRET = 'whsec_unitTestSecret000000000000000';
 const NOW = 1_900_000_000;
 const body = Buffer.from('{"id":"evt_1","object":"event"}');
 
-const sign = (payload: Buffer, t: number, secret = SECRET): string =>
-  createHmac('sha256', secret).update(`${t}.`).update(payload).digest('hex');
+/** The `v1` signature Stripe's own helper makes for `payload` at `t`. */
+const sign = (payload: Buffer, t: number, secret = SECRET): string => {
+  const signed = Stripe.webhooks.generateTestHeaderString({
+    payload: payload.toString('utf8'),
+    secret,
+    timestamp: t,
+  });
+  const v1 = /(?:^|,)v1=([0-9a-f]{64})(?:,|$)/.exec(signed)?.[1];
+  if (!v1) throw new Error(`no v1 signature in ${signed}`);
+  return v1;
+};
 const header = (t: number, ...signatures: string[]): string =>
   [`t=${t}`, ...signatures.map((s) => `v1=${s}`)].join(',');
 const verify = (h: string | undefined, secrets = [SECRET], tolerance = 300) =>

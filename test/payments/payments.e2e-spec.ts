@@ -1,3 +1,4 @@
+import { PaymentStateService } from '../../src/payments/payment-state.service';
 import { PaymentsService } from '../../src/payments/payments.service';
 import { bearer, KEYS } from '../helpers/app';
 import { describeEachDialect, TestDatabase } from '../helpers/databases';
@@ -378,6 +379,25 @@ describeEachDialect(PaymentsService.name, (target) => {
       const again = await sut.call('POST', `/payments/${payment.id}/cancel`);
       expect(again.statusCode).toBe(409);
       expect(again.json().code).toBe('invalid_state');
+    });
+
+    it('stores the cancel from Stripe’s answer, not from the webhook', async () => {
+      const payment = (await create({})).json();
+      await sut.settle();
+      // Webhooks change nothing here: only the cancel's own answer can make the row canceled.
+      const events = jest
+        .spyOn(sut.app.get(PaymentStateService), 'onIntentEvent')
+        .mockResolvedValue(undefined);
+      try {
+        const res = await sut.call('POST', `/payments/${payment.id}/cancel`, {});
+        expect(res.statusCode).toBe(200);
+        await sut.settle();
+        expect((await sut.call('GET', `/payments/${payment.id}`)).json()).toMatchObject({
+          status: 'canceled',
+        });
+      } finally {
+        events.mockRestore();
+      }
     });
 
     it('refuses to cancel a succeeded payment', async () => {

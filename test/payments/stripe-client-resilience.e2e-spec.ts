@@ -50,6 +50,20 @@ describeEachDialect(`${StripeClient.name} resilience`, (target) => {
     expect(res.json().providerId).toBe(sut.stripeState().paymentIntents[0].id);
   });
 
+  it('answers 503 provider_unavailable when Stripe keeps answering 500', async () => {
+    sut.emulator.queueFaults(
+      Array.from({ length: RETRIES + 1 }, () => ({ kind: 'server_error' as const })),
+    );
+
+    const res = await create();
+
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ code: 'provider_unavailable' });
+    expect(stripeCalls().map((r) => r.status)).toEqual(
+      Array.from({ length: RETRIES + 1 }, () => 'server_error'),
+    );
+  });
+
   it('retries a 429 itself (the SDK does not) and succeeds', async () => {
     sut.emulator.queueFaults([{ kind: 'rate_limit' }]);
 
