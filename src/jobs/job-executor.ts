@@ -184,7 +184,14 @@ export class JobExecutor {
         try {
           await registration.options.onDead(payload, { ...ctx, error });
         } catch (err) {
-          this.logger.error({ ...log, err: errorForLog(err) }, 'onDead handler failed');
+          // Not dead yet: what onDead keeps in step (a batch's events, say) would stay behind
+          // for good. The row keeps its lease; when it runs out, the next claim finds the
+          // attempts spent and comes here again.
+          this.logger.error(
+            { ...log, err: errorForLog(err) },
+            'onDead handler failed; the job is given up again when its lease runs out',
+          );
+          return { kind: 'lost' };
         }
       }
       if (!(await this.record(log, () => this.repo.markDead(row.id, attempt, error, now))))

@@ -133,11 +133,24 @@ export class WebhookEventsRepository {
       .execute();
   }
 
-  async markFailed(id: string, error: string): Promise<void> {
+  /**
+   * Records a failed attempt that started at `startedAt`, unless the event was
+   * processed since: by a replay that ran beside it, or by the run that took
+   * over its job when this one's lease ran out. A success is newer news than a
+   * failure that began before it, and would otherwise be undone for good.
+   */
+  async markFailed(id: string, error: string, startedAt: Date): Promise<void> {
     await this.db
       .updateTable('webhook_events')
       .set((eb) => ({ status: 'failed', attempts: eb('attempts', '+', 1), last_error: error }))
       .where('id', '=', id)
+      .where((eb) =>
+        eb.or([
+          eb('status', '<>', 'processed'),
+          eb('processed_at', 'is', null),
+          eb('processed_at', '<', startedAt.toISOString()),
+        ]),
+      )
       .execute();
   }
 

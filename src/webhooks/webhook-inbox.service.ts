@@ -223,6 +223,7 @@ export class WebhookInbox implements OnModuleInit {
       jobId: ctx.jobId,
     };
     const handlers = this.registry.handlersFor(row.provider, row.type);
+    const startedAt = this.clock.now();
     let current: string | undefined;
     try {
       const payload = JSON.parse(row.payload) as unknown;
@@ -232,7 +233,7 @@ export class WebhookInbox implements OnModuleInit {
       }
     } catch (err) {
       // The same safe text the job's own last_error gets.
-      await this.repo.markFailed(row.id, describeJobError(err));
+      await this.repo.markFailed(row.id, describeJobError(err), startedAt);
       this.logger.warn(
         {
           ...log,

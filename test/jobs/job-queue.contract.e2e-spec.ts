@@ -1,4 +1,5 @@
 import { newJobId } from '../../src/jobs/job-id';
+import { DEFAULT_JOB_QUEUE_OPTIONS } from '../../src/jobs/job-queue.options';
 import {
   JobContext,
   JobQueue,
@@ -224,6 +225,31 @@ for (const target of driverTargets()) {
       await h.queue.whenIdle();
       expect(await h.queue.get(id)).toMatchObject({ status: 'dead', attempts: 1 });
       expect(onDead).toHaveBeenCalledTimes(1);
+    });
+
+    it('leaves a job whose onDead failed to its lease, then gives it up again and calls onDead again', async () => {
+      const type = newType('ondead-fails');
+      const handler = jest.fn(() => Promise.reject(new RetryableJobError('nope')));
+      const onDead = jest
+        .fn((_payload: unknown, _ctx: JobContext & { error: string }) => Promise.resolve())
+        .mockRejectedValueOnce(new Error('the database blinked'));
+      h.queue.register(type, { handler, onDead });
+      const id = await h.queue.enqueue(type, {}, { maxAttempts: 1 });
+
+      await h.queue.whenIdle();
+      // Not dead: what onDead keeps in step would stay behind for good.
+      expect(onDead).toHaveBeenCalledTimes(1);
+      expect(await h.queue.get(id)).toMatchObject({ status: 'running', attempts: 1 });
+
+      h.advance(DEFAULT_JOB_QUEUE_OPTIONS.leaseMs + DEFAULT_JOB_QUEUE_OPTIONS.sweepGraceMs);
+      await h.queue.whenIdle();
+      expect(onDead).toHaveBeenCalledTimes(2);
+      expect(onDead).toHaveBeenLastCalledWith(
+        {},
+        { jobId: id, attempt: 2, maxAttempts: 1, error: 'attempts exhausted' },
+      );
+      expect(handler).toHaveBeenCalledTimes(1);
+      expect(await h.queue.get(id)).toMatchObject({ status: 'dead', attempts: 2 });
     });
 
     it('never runs more jobs of a type at once than its concurrency', async () => {

@@ -1,5 +1,6 @@
 import { Clock } from '../../src/common/clock';
-import { JobQueue } from '../../src/jobs/job-queue';
+import { JobEvent, JobQueue } from '../../src/jobs/job-queue';
+import { JobQueueDriver } from '../../src/jobs/job-queue.driver';
 import { newWebhookEventId } from '../../src/webhooks/webhook-event-id';
 import {
   EVENTS_PER_PROCESS_JOB,
@@ -12,6 +13,13 @@ import { describeEachDialect, TestDatabase } from '../helpers/databases';
 import { signTestWebhook, testWebhookState } from './test-provider.module';
 import { queueTargets } from '../helpers/test-mode';
 import { startWebhookTestApp, WebhookTestApp } from './webhook-test-app';
+
+/** A promise with its opener, to hold a handler until the test lets it go. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
 
 let seq = 0;
 /** A provider event id no other test uses. */
@@ -31,6 +39,16 @@ describeEachDialect(WebhookInbox.name, (target) => {
       await database?.drop();
     });
     beforeEach(() => testWebhookState.reset());
+
+    /** Resolves at the next job event of `type` and `kind` (the queue reports every attempt). */
+    const nextEvent = (type: string, kind: JobEvent['kind']): Promise<JobEvent> =>
+      new Promise((resolve) => {
+        const off = sut.app.get(JobQueueDriver).subscribe((event) => {
+          if (event.type !== type || event.kind !== kind) return;
+          off();
+          resolve(event);
+        });
+      });
 
     describe('receiving', () => {
       it('stores the event before answering 200, then processes it in the background', async () => {
@@ -294,6 +312,54 @@ describeEachDialect(WebhookInbox.name, (target) => {
           last_error: null,
         });
         expect(testWebhookState.callsOf('flaky', id)).toHaveLength(4);
+      });
+
+      it('keeps an event a replay processed when the attempt it overtook fails afterwards', async () => {
+        const id = nextId('overtaken');
+        const last = gate();
+        const lastStarted = gate();
+        let calls = 0;
+        testWebhookState.onFlaky = async () => {
+          calls += 1;
+          if (calls < 3) throw new Error('transient');
+          if (calls === 3) {
+            // The job's last attempt hangs, so the operator replays the event meanwhile.
+            lastStarted.open();
+            await last.promise;
+            throw new Error('and fails in the end');
+          }
+        };
+        await sut.deliver({ id, type: 'thing.flaky' });
+        await lastStarted.promise;
+        const row = await sut.row('test', id);
+        const replayDone = nextEvent(WEBHOOK_PROCESS_JOB, 'done');
+
+        const res = await sut.inject({
+          method: 'POST',
+          url: `/webhook-events/${row?.id}/replay`,
+          headers: bearer(KEYS.admin),
+        });
+        expect(res.statusCode).toBe(202);
+        await replayDone;
+        expect(await sut.row('test', id)).toMatchObject({ status: 'processed' });
+
+        last.open();
+        await sut.jobs.whenIdle();
+        expect(calls).toBe(4);
+        // The failure began before the success: it leaves the event processed, and the dead
+        // job's events that were processed are not made dead.
+        expect(await sut.row('test', id)).toMatchObject({ status: 'processed', last_error: null });
+        const jobs = await sut.db
+          .selectFrom('jobs')
+          .select(['payload', 'status'])
+          .where('type', '=', WEBHOOK_PROCESS_JOB)
+          .where('payload', 'like', `%${row?.id}%`)
+          .orderBy('created_at')
+          .execute();
+        expect(jobs.map((j) => [j.status, JSON.parse(j.payload).replay ?? false])).toEqual([
+          ['dead', false],
+          ['done', true],
+        ]);
       });
 
       it('processes the other events of a job once while a failing one is retried until dead', async () => {
