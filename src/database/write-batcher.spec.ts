@@ -56,6 +56,25 @@ describe(WriteBatcher.name, () => {
     expect(calls).toEqual([['x', 'bad', 'y'], ['x'], ['bad'], ['y']]);
   });
 
+  it('rejects the whole batch at once when the database cannot be reached', async () => {
+    let down = true;
+    const calls: number[] = [];
+    const outage = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
+      code: 'ECONNREFUSED',
+    });
+    const sut = new WriteBatcher<number, number>((items) => {
+      calls.push(items.length);
+      return down ? Promise.reject(outage) : Promise.resolve([...items]);
+    });
+
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, (_, n) => sut.add(n)));
+
+    expect(outcomes.every((o) => o.status === 'rejected' && o.reason === outage)).toBe(true);
+    expect(calls).toEqual([20]);
+    down = false;
+    await expect(sut.add(7)).resolves.toBe(7);
+  });
+
   it('rejects a lone failing item with its error, and keeps working afterwards', async () => {
     let fail = true;
     const sut = new WriteBatcher<number, number>((items) =>
