@@ -4,7 +4,7 @@
  * — no HTTP, no framework, no query builder, no ids or JSON to make. A child
  * process on the server's core, answering one `StoreFloor` over IPC.
  *
- * The application's own schema (its migrations), WAL and `synchronous=NORMAL`
+ * The application's own schema (its migrations), WAL and `synchronous=FULL`
  * as the service opens it; a prepared multi-row INSERT of `batch` events and
  * one of their job per transaction (the service's group commit writes the same
  * two statements per batch of up to 32), the same ≈ 2 KB events stored compact.
@@ -66,7 +66,7 @@ export async function measureStoreFloor(events: number, batch: number): Promise<
 
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    db.pragma('synchronous = FULL');
     const insertEvents = db.prepare(
       `${multiRowInsert('webhook_events', EVENT_COLUMNS, batch)} ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`,
     );

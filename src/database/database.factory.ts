@@ -68,7 +68,10 @@ export function openDatabase(url: string, opts: OpenDatabaseOptions = {}): Datab
     if (!memory) sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    sqlite.pragma('synchronous = NORMAL');
+    // FULL: each commit is on disk before it returns, so a 2xx survives a power cut or an OS
+    // crash, not just a crash of this process (NORMAL's promise in WAL mode). Commits are
+    // grouped per turn of the event loop, so the sync costs ≈ 0.2 ms per batch here.
+    sqlite.pragma('synchronous = FULL');
     return {
       db: new Kysely<DatabaseSchema>({
         dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
