@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { AppError } from '../errors/app-error';
 
@@ -19,7 +19,11 @@ const LIMIT_MESSAGE = 'limit must be an integer from 1 to 100';
 export class ListQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: DEFAULT_PAGE_LIMIT })
   @IsOptional()
-  @Type(() => Number)
+  // Decimal digits only: Number() would also take `1e1`, `0x10` or ` 10`. Anything else stays
+  // as given and fails IsInt.
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^[0-9]{1,3}$/.test(value) ? Number(value) : value,
+  )
   @IsInt({ message: LIMIT_MESSAGE })
   @Min(1, { message: LIMIT_MESSAGE })
   @Max(100, { message: LIMIT_MESSAGE })
