@@ -2,14 +2,18 @@ import type { ExecutionContext } from '@nestjs/common';
 import { AppError } from '../common/errors/app-error';
 import { rawBodyOf, WebhookRequest, WebhookSignatureGuard } from './webhook-signature.guard';
 
+/** A guard whose verification answers `outcome()`, at once or (async) a turn later. */
 class FakeGuard extends WebhookSignatureGuard {
-  constructor(private readonly outcome: () => boolean) {
+  constructor(
+    private readonly outcome: () => boolean,
+    private readonly async = false,
+  ) {
     super();
   }
 
-  protected verify(request: WebhookRequest): boolean {
+  protected verify(request: WebhookRequest): boolean | Promise<boolean> {
     rawBodyOf(request);
-    return this.outcome();
+    return this.async ? Promise.resolve().then(this.outcome) : this.outcome();
   }
 }
 
@@ -19,40 +23,47 @@ function contextFor(request: Partial<WebhookRequest>): ExecutionContext {
 
 const withBody = contextFor({ rawBody: Buffer.from('{}'), headers: {} });
 
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+/** The error code `activate` ends with, thrown or rejected; undefined when it lets the request through. */
+async function codeOf(activate: () => boolean | Promise<boolean>): Promise<string | undefined> {
   try {
-    await promise;
+    await activate();
     return undefined;
   } catch (err) {
     return err instanceof AppError ? err.code : `not an AppError: ${String(err)}`;
   }
 }
 
-describe(WebhookSignatureGuard.name, () => {
+describe.each([
+  ['a synchronous', false],
+  ['an asynchronous', true],
+])('%s WebhookSignatureGuard', (_name, async) => {
+  const guard = (outcome: () => boolean) => new FakeGuard(outcome, async);
+
   it('lets a verified request through', async () => {
-    await expect(new FakeGuard(() => true).canActivate(withBody)).resolves.toBe(true);
+    const result = guard(() => true).canActivate(withBody);
+    // A synchronous verification answers without a promise (the webhooks' hot path).
+    expect(typeof result === 'boolean').toBe(!async);
+    await expect(Promise.resolve(result)).resolves.toBe(true);
   });
 
   it('answers invalid_signature when verification fails or throws', async () => {
-    expect(await codeOf(new FakeGuard(() => false).canActivate(withBody))).toBe(
-      'invalid_signature',
-    );
-    const throwing = new FakeGuard(() => {
+    expect(await codeOf(() => guard(() => false).canActivate(withBody))).toBe('invalid_signature');
+    const throwing = guard(() => {
       throw new TypeError('bad DER');
     });
-    expect(await codeOf(throwing.canActivate(withBody))).toBe('invalid_signature');
+    expect(await codeOf(() => throwing.canActivate(withBody))).toBe('invalid_signature');
   });
 
   it('answers invalid_signature without a raw body', async () => {
-    expect(await codeOf(new FakeGuard(() => true).canActivate(contextFor({ headers: {} })))).toBe(
+    expect(await codeOf(() => guard(() => true).canActivate(contextFor({ headers: {} })))).toBe(
       'invalid_signature',
     );
   });
 
   it('passes our other errors through', async () => {
-    const disabled = new FakeGuard(() => {
+    const disabled = guard(() => {
       throw new AppError('provider_disabled', 'stripe is disabled');
     });
-    expect(await codeOf(disabled.canActivate(withBody))).toBe('provider_disabled');
+    expect(await codeOf(() => disabled.canActivate(withBody))).toBe('provider_disabled');
   });
 });

@@ -45,18 +45,27 @@ export function headerOf(request: WebhookRequest, name: string): string | undefi
 export abstract class WebhookSignatureGuard implements CanActivate {
   protected abstract verify(request: WebhookRequest): boolean | Promise<boolean>;
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /** Synchronous when {@link verify} is: a webhook's hot path makes no promise it does not need. */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const request = context.switchToHttp().getRequest<WebhookRequest>();
-    let valid: boolean;
+    let valid: boolean | Promise<boolean>;
     try {
-      valid = await this.verify(request);
+      valid = this.verify(request);
     } catch (err) {
-      if (err instanceof AppError) throw err;
-      valid = false;
+      return refused(err);
     }
-    if (!valid) throw invalidSignature();
-    return true;
+    return typeof valid === 'boolean' ? accepted(valid) : valid.then(accepted, refused);
   }
+}
+
+function accepted(valid: boolean): true {
+  if (!valid) throw invalidSignature();
+  return true;
+}
+
+function refused(err: unknown): never {
+  if (err instanceof AppError) throw err;
+  throw invalidSignature();
 }
 
 /**
