@@ -12,12 +12,20 @@ export interface SendgridClientOptions {
   maxInCallWaitMs: number;
   /** A named retry time further away than this is not believed (a broken header); this is used instead. */
   maxNamedDelayMs: number;
+  /**
+   * How long the job waits before sending again after a request whose outcome
+   * is unknown (it timed out, or the connection dropped, after it was sent):
+   * time for SendGrid's `processed` event to arrive and say the email was
+   * accepted, so it is not sent twice. Mail Send has no idempotency key.
+   */
+  unknownOutcomeRetryMs: number;
 }
 
 export const DEFAULT_SENDGRID_CLIENT_OPTIONS: SendgridClientOptions = {
   retryBaseMs: 100,
   maxInCallWaitMs: 2000,
   maxNamedDelayMs: 60 * 60 * 1000,
+  unknownOutcomeRetryMs: 5 * 60 * 1000,
 };
 
 export const SENDGRID_CLIENT_OPTIONS = Symbol('SENDGRID_CLIENT_OPTIONS');

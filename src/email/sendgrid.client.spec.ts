@@ -81,20 +81,23 @@ describe(classifySendgridFailure.name, () => {
     expect(classifySendgridFailure(responseError(422), NOW, 1000).kind).toBe('rejected');
   });
 
-  it('retries network errors and timeouts (axios codes)', () => {
-    expect(
-      classifySendgridFailure(Object.assign(new Error('x'), { code: 'ECONNRESET' }), NOW, 1000),
-    ).toMatchObject({
-      kind: 'unavailable',
-      message: 'could not reach SendGrid (ECONNRESET)',
+  it('tells a request that never left from one that went unanswered (axios codes)', () => {
+    const failure = (code: string, isAxiosError = false) =>
+      classifySendgridFailure(Object.assign(new Error(code), { code, isAxiosError }), NOW, 1500);
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'])
+      expect(failure(code)).toMatchObject({
+        kind: 'unavailable',
+        message: `could not reach SendGrid (${code})`,
+      });
+    // Sent, maybe taken: SendGrid has no idempotency key, so these must not be resent at once.
+    expect(failure('ECONNRESET')).toMatchObject({
+      kind: 'unknown',
+      message: 'the connection to SendGrid failed before it answered (ECONNRESET)',
     });
-    expect(
-      classifySendgridFailure(
-        Object.assign(new Error('timeout'), { code: 'ECONNABORTED', isAxiosError: true }),
-        NOW,
-        1500,
-      ),
-    ).toMatchObject({ kind: 'unavailable', message: 'SendGrid did not answer within 1500 ms' });
+    expect(failure('ECONNABORTED', true)).toMatchObject({
+      kind: 'unknown',
+      message: 'SendGrid did not answer within 1500 ms',
+    });
   });
 
   it('treats an error the SDK raised before sending as permanent', () => {

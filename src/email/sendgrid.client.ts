@@ -46,10 +46,22 @@ export interface SendResult {
 
 /**
  * `rejected`: SendGrid refused the request itself (a 4xx other than 408,
- * 409, 429); sending it again cannot help. `unavailable`: it failed, timed
- * out or was unreachable, and a later attempt may succeed.
+ * 409, 429); sending it again cannot help. `unavailable`: it answered with a
+ * failure or could not be reached, so it has not taken the email, and a
+ * later attempt may succeed. `unknown`: the request went out and no answer
+ * came back (a timeout, a connection dropped mid-request): SendGrid may have
+ * taken the email, and sending it again at once could deliver it twice.
  */
-export type SendgridFailureKind = 'rejected' | 'unavailable';
+export type SendgridFailureKind = 'rejected' | 'unavailable' | 'unknown';
+
+/** Errors raised before a request could reach SendGrid: nothing was sent. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /** A SendGrid error from one error body entry, for our logs only. */
 export interface SendgridErrorDetail {
@@ -167,12 +179,18 @@ export function classifySendgridFailure(err: unknown, nowMs: number, timeoutMs: 
   }
   if (e.isAxiosError === true || typeof e.code === 'string') {
     const code = typeof e.code === 'string' ? e.code : 'network error';
+    if (NOT_SENT_CODES.has(code))
+      return {
+        kind: 'unavailable',
+        message: `could not reach SendGrid (${code})`,
+        providerErrors: [],
+      };
     const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
     return {
-      kind: 'unavailable',
+      kind: 'unknown',
       message: timedOut
         ? `SendGrid did not answer within ${timeoutMs} ms`
-        : `could not reach SendGrid (${code})`,
+        : `the connection to SendGrid failed before it answered (${code})`,
       providerErrors: [],
     };
   }
@@ -215,13 +233,17 @@ function toMailData(email: OutgoingEmail): MailDataRequired {
  * SendGrid Mail Send through `@sendgrid/mail` (the only file that imports
  * it). The SDK has no timeout and no retries of its own, so both are ours:
  * `PROVIDER_TIMEOUT_MS` per request, and up to `PROVIDER_MAX_RETRIES` quick
- * retries of a network error, timeout, 408, 409, 429 or 5xx, waiting as long
- * as SendGrid asks (`Retry-After`, `X-RateLimit-Reset`) when that is short,
+ * retries of a refused connection, 408, 409, 429 or 5xx, waiting as long as
+ * SendGrid asks (`Retry-After`, `X-RateLimit-Reset`) when that is short,
  * else handing the wait back to the job queue. Every request first takes a
  * token from the outbound rate limiter (`SENDGRID_MAX_RPS`).
  *
- * SendGrid has no idempotency keys: a request that timed out after SendGrid
- * accepted it is sent again, so delivery is at least once.
+ * SendGrid has no idempotency keys. A request that timed out or lost its
+ * connection after it was sent may have been accepted, so it is not retried
+ * within the call: the job tries again after `unknownOutcomeRetryMs`, by
+ * when SendGrid's `processed` event has normally said whether it was taken.
+ * Delivery is still at least once (without the Event Webhook, or when the
+ * event is late, it is sent again), but not many times over.
  */
 @Injectable()
 export class SendgridClient {
@@ -277,9 +299,11 @@ export class SendgridClient {
         failure = classifySendgridFailure(err, this.clock.now().getTime(), this.timeoutMs);
       }
       const delayMs =
-        failure.delayMs === undefined
-          ? undefined
-          : Math.min(failure.delayMs, this.options.maxNamedDelayMs);
+        failure.kind === 'unknown'
+          ? this.options.unknownOutcomeRetryMs
+          : failure.delayMs === undefined
+            ? undefined
+            : Math.min(failure.delayMs, this.options.maxNamedDelayMs);
       const retryHere =
         failure.kind === 'unavailable' &&
         request <= this.maxRetries &&

@@ -22,6 +22,9 @@ import { bearer, KEYS, startTestApp, type TestApp } from '../helpers/app';
 import { describeEachDialect, type DialectTarget, type TestDatabase } from '../helpers/databases';
 import { queueTargets } from '../helpers/test-mode';
 
+/** How long the test app's send job waits after a request SendGrid did not answer. */
+export const UNKNOWN_OUTCOME_RETRY_MS = 5000;
+
 export const SENDGRID_API_KEY = 'SG.email-e2e-key.0123456789abcdef';
 export const FROM_EMAIL = 'noreply@switchboard.test';
 export const SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
@@ -129,7 +132,13 @@ export async function startEmailTestApp(
         RateLimitModule,
         EmailModule,
         // No pauses between quick retries, and every wait SendGrid names goes back to the job queue.
-        SendgridClientOptionsModule.forRoot({ retryBaseMs: 1, maxInCallWaitMs: 0 }),
+        // A short wait after an unanswered request, so a test moving the clock past it stays
+        // within the webhook tolerance of the emulator's own clock.
+        SendgridClientOptionsModule.forRoot({
+          retryBaseMs: 1,
+          maxInCallWaitMs: 0,
+          unknownOutcomeRetryMs: UNKNOWN_OUTCOME_RETRY_MS,
+        }),
       ],
       listen: true,
       logDestination: opts.logDestination,

@@ -12,7 +12,14 @@ import {
 import { bearer, KEYS } from '../helpers/app';
 import type { TestDatabase } from '../helpers/databases';
 import { compileRequestBody } from '../sandbox/openapi';
-import { describeEachTarget, EmailTestApp, FROM_EMAIL, startEmailTestApp } from './email-test-app';
+import {
+  describeEachTarget,
+  EmailTestApp,
+  FROM_EMAIL,
+  newSgEventId,
+  startEmailTestApp,
+  UNKNOWN_OUTCOME_RETRY_MS,
+} from './email-test-app';
 
 const ADA = 'ada@example.com';
 const GRACE = 'grace@example.com';
@@ -368,14 +375,77 @@ describeEachTarget(EmailsController.name, (target, queueEnv) => {
       });
     });
 
-    it('retries a 500, a reset connection and a request that hangs past PROVIDER_TIMEOUT_MS', async () => {
-      sut.server.queueFaults([{ kind: 'server_error' }, { kind: 'reset' }, { kind: 'hang' }]);
+    it('retries a 500 at once, within the same attempt', async () => {
+      sut.server.queueFaults([{ kind: 'server_error' }, { kind: 'server_error' }]);
       const email = await queue(message());
       await sut.settle();
-      // PROVIDER_MAX_RETRIES=2: three requests in the first attempt, then the job's second attempt.
-      expect(sendRequests()).toEqual(['server_error', 'reset', 'hang', 202]);
-      expect(await sut.email(email.id)).toMatchObject({ status: 'delivered', attempts: 4 });
-      expect(await sendJobOf(email.id)).toMatchObject({ status: 'done', attempts: 2 });
+      expect(sendRequests()).toEqual(['server_error', 'server_error', 202]);
+      expect(await sut.email(email.id)).toMatchObject({ status: 'delivered', attempts: 3 });
+      expect(await sendJobOf(email.id)).toMatchObject({ status: 'done', attempts: 1 });
+    });
+
+    it.each([
+      ['hangs past PROVIDER_TIMEOUT_MS', 'hang'],
+      ['loses its connection', 'reset'],
+    ] as const)(
+      'waits %#: after a request that %s, sends again only once SendGrid has had time to say it took it',
+      async (_name, fault) => {
+        const frozenAt = sut.freezeClock();
+        try {
+          sut.server.queueFaults([{ kind: fault }]);
+          const email = await queue(message());
+          await sut.jobs.whenIdle();
+
+          // SendGrid may have taken it: no quick retry, and the job waits.
+          expect(sendRequests()).toEqual([fault]);
+          expect(await sut.email(email.id)).toMatchObject({ status: 'queued', attempts: 1 });
+          const job = await sendJobOf(email.id);
+          expect(job).toMatchObject({ status: 'failed', attempts: 1 });
+          expect(Date.parse(job?.runAt ?? '') - frozenAt.getTime()).toBe(UNKNOWN_OUTCOME_RETRY_MS);
+
+          sut.unfreezeClock();
+          sut.advanceClock(UNKNOWN_OUTCOME_RETRY_MS);
+          await sut.settle();
+          // It had not: SendGrid said nothing, so it is sent again, once.
+          expect(sendRequests()).toEqual([fault, 202]);
+          expect(await sut.email(email.id)).toMatchObject({ status: 'delivered', attempts: 2 });
+        } finally {
+          sut.unfreezeClock();
+        }
+      },
+    );
+
+    it('does not send again when SendGrid reports the email it did not answer for', async () => {
+      const frozenAt = sut.freezeClock();
+      try {
+        sut.server.queueFaults([{ kind: 'hang' }]);
+        const email = await queue(message());
+        await sut.jobs.whenIdle();
+        expect(sendRequests()).toEqual(['hang']);
+
+        // SendGrid had taken it after all: its processed event arrives before the retry.
+        const res = await sut.deliver([
+          {
+            email: ADA,
+            timestamp: Math.floor(frozenAt.getTime() / 1000),
+            event: 'processed',
+            sg_event_id: newSgEventId(),
+            sg_message_id: 'lateAnswer0001.recvd-test-0-0.0',
+            switchboard_email_id: email.id,
+          },
+        ]);
+        expect(res.statusCode).toBe(200);
+        await sut.jobs.whenIdle();
+        sut.unfreezeClock();
+        sut.advanceClock(UNKNOWN_OUTCOME_RETRY_MS);
+        await sut.settle();
+
+        expect(sendRequests()).toEqual(['hang']);
+        expect(await sut.email(email.id)).toMatchObject({ status: 'processed' });
+        expect(await sendJobOf(email.id)).toMatchObject({ status: 'done', attempts: 2 });
+      } finally {
+        sut.unfreezeClock();
+      }
     });
 
     it('retries a 429 at the time X-RateLimit-Reset names', async () => {
