@@ -227,6 +227,26 @@ export class SmsRepository {
   }
 
   /** A Messaging Service's sender, learnt from a callback that does not move the status. */
+  /**
+   * Binds Twilio's SID to our message `id` when it has none yet: a status
+   * callback naming the message arrived before (or instead of) the answer to
+   * the request that created it. Returns the message with that SID, if any.
+   */
+  async bindProviderId(
+    trx: Executor,
+    id: string,
+    providerId: string,
+    now: Date,
+  ): Promise<SmsMessageRow | undefined> {
+    await trx
+      .updateTable('sms_messages')
+      .set({ provider_id: providerId, updated_at: now.toISOString() })
+      .where('id', '=', id)
+      .where('provider_id', 'is', null)
+      .execute();
+    return this.findByProviderId(providerId, trx);
+  }
+
   async fillSender(trx: Executor, id: string, from: string): Promise<void> {
     await trx
       .updateTable('sms_messages')

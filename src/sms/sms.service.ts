@@ -10,9 +10,9 @@ import type { SmsMessageDto } from './dto/sms-message.dto';
 import { newSmsId, SMS_ID_PATTERN } from './sms-id';
 import { SmsEventRow, SmsMessageRow, SmsRepository } from './sms.repository';
 import { forward, fromTwilioStatus, isFinal, rankOf, SmsStatus } from './sms-status';
-import { TwilioClient } from './twilio.client';
+import { SentSms, TwilioClient } from './twilio.client';
 import { safeTwilioMessage, TwilioError } from './twilio-error';
-import { paramOf, TwilioParams } from './twilio-form';
+import { OUR_MESSAGE_ID_KEY, paramOf, TwilioParams } from './twilio-form';
 import { WriteBatcher } from '../database/write-batcher';
 
 /** The background job that hands one message to Twilio. */
@@ -54,6 +54,15 @@ function toDto(row: SmsMessageRow, events: SmsEventRow[]): SmsMessageDto {
  * SMS use cases: accept (store + job in one transaction), send in the
  * background, and apply Twilio's status callbacks and inbound messages.
  */
+/**
+ * How long the send job waits before sending again when it cannot know
+ * whether Twilio created the message (no answer, or our record of the answer
+ * failed): Twilio has no idempotency key, and its status callback names our
+ * message, so within this time it normally binds the SID and the retry does
+ * nothing.
+ */
+export const UNKNOWN_OUTCOME_RETRY_MS = 60_000;
+
 @Injectable()
 export class SmsService implements OnModuleInit {
   private readonly logger = new Logger(SmsService.name);
@@ -154,29 +163,28 @@ export class SmsService implements OnModuleInit {
     if (row.provider_id !== null || isFinal(row.status)) return;
 
     const log = { messageId, jobId: job.jobId, attempt: job.attempt, to: maskPhone(row.to_number) };
+    let sent: SentSms;
     try {
-      const sent = await this.twilio.sendMessage(
-        { to: row.to_number, body: row.body, from: row.from_number ?? undefined },
+      sent = await this.twilio.sendMessage(
+        {
+          messageId,
+          to: row.to_number,
+          body: row.body,
+          from: row.from_number ?? undefined,
+        },
         { beforeRequest: () => this.repo.countAttempt(messageId, this.clock.now()) },
       );
-      // Handed over: at least `sent`, or what Twilio already said beyond it.
-      const status = forward('sent', fromTwilioStatus(sent.status) ?? 'sent');
-      const failedAtOnce = status === 'failed' || status === 'undelivered';
-      await this.repo.markAccepted(
-        messageId,
-        {
-          providerId: sent.sid,
-          status,
-          from: sent.from,
-          errorCode: failedAtOnce && sent.errorCode !== null ? String(sent.errorCode) : null,
-          errorMessage:
-            failedAtOnce && sent.errorCode !== null ? safeTwilioMessage(sent.errorCode) : null,
-        },
-        this.clock.now(),
-      );
-      this.logger.log({ ...log, providerId: sent.sid, status }, 'sms handed to twilio');
     } catch (err) {
       if (!(err instanceof TwilioError)) throw err;
+      if (err.kind === 'unknown') {
+        // Twilio may have the message: give its callback (which names our id) time to say so
+        // before sending again; the next attempt does nothing once the SID is known.
+        this.logger.warn(
+          { ...log, retryAfterMs: UNKNOWN_OUTCOME_RETRY_MS },
+          'twilio did not answer; the message may have been sent',
+        );
+        throw new RetryableJobError(`twilio: ${err.safeMessage}`, UNKNOWN_OUTCOME_RETRY_MS);
+      }
       if (err.kind === 'permanent') {
         await this.repo.markFailedUnsent(
           messageId,
@@ -192,6 +200,35 @@ export class SmsService implements OnModuleInit {
       }
       throw new RetryableJobError(`twilio: ${err.safeMessage}`, err.retryAfterMs);
     }
+    // Handed over: at least `sent`, or what Twilio already said beyond it.
+    const status = forward('sent', fromTwilioStatus(sent.status) ?? 'sent');
+    const failedAtOnce = status === 'failed' || status === 'undelivered';
+    try {
+      await this.repo.markAccepted(
+        messageId,
+        {
+          providerId: sent.sid,
+          status,
+          from: sent.from,
+          errorCode: failedAtOnce && sent.errorCode !== null ? String(sent.errorCode) : null,
+          errorMessage:
+            failedAtOnce && sent.errorCode !== null ? safeTwilioMessage(sent.errorCode) : null,
+        },
+        this.clock.now(),
+      );
+    } catch (err) {
+      // Twilio has it; only our record failed. Retrying at once would send it again: wait,
+      // as for an unanswered request, for its callback to bind the SID first.
+      this.logger.error(
+        { ...log, providerId: sent.sid, err: err instanceof Error ? err.message : String(err) },
+        'could not record the message Twilio accepted; its callback will',
+      );
+      throw new RetryableJobError(
+        'could not record the message Twilio accepted',
+        UNKNOWN_OUTCOME_RETRY_MS,
+      );
+    }
+    this.logger.log({ ...log, providerId: sent.sid, status }, 'sms handed to twilio');
   }
 
   /** The send job is dead: every attempt failed to reach Twilio. */
@@ -229,8 +266,12 @@ export class SmsService implements OnModuleInit {
     const at = ctx.receivedAt.toISOString();
     const mapped = fromTwilioStatus(twilioStatus);
 
+    const ourId = paramOf(params, OUR_MESSAGE_ID_KEY);
     const outcome = await this.repo.transaction(async (trx) => {
-      const message = await this.repo.findByProviderId(sid, trx);
+      // By SID; else by the id our callback URL named, when the create went unanswered.
+      const message =
+        (await this.repo.findByProviderId(sid, trx)) ??
+        (ourId ? await this.repo.bindProviderId(trx, ourId, sid, this.clock.now()) : undefined);
       if (!message) return undefined;
       await this.repo.insertEvent(trx, {
         id: ctx.eventRowId,

@@ -1,9 +1,12 @@
 /**
- * What can go wrong in a call to Twilio, in our terms. `retryable`: try again
- * later (network, timeout, 409, 429, 5xx); `permanent`: Twilio refused the
- * request and would refuse it again (the other 4xx).
+ * What can go wrong in a call to Twilio, in our terms. `retryable`: Twilio
+ * did not take the request, try again later (refused connection, 409, 429,
+ * 5xx); `permanent`: Twilio refused the request and would refuse it again
+ * (the other 4xx); `unknown`: the request went out and no answer came back
+ * (a timeout, a connection dropped mid-request), so Twilio may have created
+ * the message, and sending again at once could deliver it twice.
  */
-export type TwilioFailureKind = 'retryable' | 'permanent';
+export type TwilioFailureKind = 'retryable' | 'permanent' | 'unknown';
 
 export class TwilioError extends Error {
   override readonly name = 'TwilioError';

@@ -1,3 +1,10 @@
+/**
+ * Where a stored status callback keeps the message id our callback URL named
+ * (never a Twilio parameter name): how a callback finds a message whose
+ * create request went unanswered, so its SID is not known yet.
+ */
+export const OUR_MESSAGE_ID_KEY = 'switchboard:messageId';
+
 /** Twilio's form parameters as received: repeated names keep every value, in order. */
 export type TwilioParams = Record<string, string | string[]>;
 

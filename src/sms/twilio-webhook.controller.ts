@@ -15,14 +15,24 @@ import {
   WebhookEndpoint,
   type WebhookRequest,
 } from '../webhooks/webhook-signature.guard';
-import { paramOf, parseTwilioForm, TwilioParams } from './twilio-form';
+import { OUR_MESSAGE_ID_KEY, paramOf, parseTwilioForm, TwilioParams } from './twilio-form';
 import { TwilioSignatureGuard } from './twilio-signature.guard';
+import { SMS_ID_PATTERN } from './sms-id';
+import { TWILIO_CALLBACK_MESSAGE_PARAM } from './twilio.client';
 
 export const TWILIO_PROVIDER = 'twilio';
 export const TWILIO_INBOUND_TYPE = 'message.inbound';
 export const TWILIO_STATUS_TYPE_PREFIX = 'message.status.';
 /** The empty TwiML answer: "received, nothing to do" (no reply SMS). */
 export const EMPTY_TWIML = '<Response/>';
+
+/** Our message id from a status callback URL (`?message=sms_…`, signed by Twilio with the URL). */
+export function callbackMessageIdOf(url: string): string | undefined {
+  const query = url.indexOf('?');
+  if (query < 0) return undefined;
+  const id = new URLSearchParams(url.slice(query + 1)).get(TWILIO_CALLBACK_MESSAGE_PARAM);
+  return id !== null && SMS_ID_PATTERN.test(id) ? id : undefined;
+}
 
 /**
  * The inbox entry of one Twilio request (CONTRACT "Provider webhooks"): deduped
@@ -66,11 +76,10 @@ export class TwilioWebhookController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<string> {
     const raw = rawBodyOf(request);
-    const event = toInboxEvent(
-      parseTwilioForm(raw),
-      headerOf(request, 'i-twilio-idempotency-token'),
-      raw,
-    );
+    const params = parseTwilioForm(raw);
+    const messageId = callbackMessageIdOf(request.url);
+    const event = toInboxEvent(params, headerOf(request, 'i-twilio-idempotency-token'), raw);
+    if (messageId !== undefined) params[OUR_MESSAGE_ID_KEY] = messageId;
     await this.inbox.store(TWILIO_PROVIDER, [event]);
     void reply.type('text/xml');
     return EMPTY_TWIML;

@@ -19,11 +19,25 @@ export const MAX_IN_CALL_WAIT_MS = 2000;
 const IN_CALL_BACKOFF_BASE_MS = 100;
 
 export interface SendSmsParams {
+  /** Our message id: named in the status callback URL, so a callback finds the message without its SID. */
+  messageId: string;
   to: string;
   body: string;
   /** Overrides the configured sender. */
   from?: string;
 }
+
+/** The status callback URL's query parameter naming our message (signed by Twilio with the URL). */
+export const TWILIO_CALLBACK_MESSAGE_PARAM = 'message';
+
+/** Errors raised before a request could reach Twilio: nothing was sent. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 export interface SentSms {
   /** Twilio's Message SID. */
@@ -142,8 +156,10 @@ export function isValidTwilioSignature(
  * before it is handed back as a {@link TwilioError} for the job to retry later.
  *
  * Twilio has no idempotency key for creating messages: a request that timed
- * out may have been accepted, so a retry after a timeout can send twice. A
- * refused connection or an HTTP error cannot.
+ * out or lost its connection may have been accepted, so it is not retried
+ * within the call (an `unknown` {@link TwilioError}); the message's own id in
+ * the status callback URL lets Twilio's callback name it meanwhile. A refused
+ * connection or an HTTP error cannot have sent anything and is retried.
  */
 @Injectable()
 export class TwilioClient implements OnApplicationShutdown {
@@ -165,9 +181,10 @@ export class TwilioClient implements OnApplicationShutdown {
     return this.config.twilio.enabled;
   }
 
-  /** Where Twilio posts this message's status callbacks. */
-  get statusCallbackUrl(): string {
-    return `${this.config.http.publicBaseUrl}${TWILIO_WEBHOOK_PATH}`;
+  /** Where Twilio posts a message's status callbacks: our webhook, naming the message. */
+  statusCallbackUrl(messageId: string): string {
+    const query = new URLSearchParams({ [TWILIO_CALLBACK_MESSAGE_PARAM]: messageId });
+    return `${this.config.http.publicBaseUrl}${TWILIO_WEBHOOK_PATH}?${query.toString()}`;
   }
 
   /** The sender a message gets when the client names none: null when a Messaging Service picks it. */
@@ -187,7 +204,7 @@ export class TwilioClient implements OnApplicationShutdown {
     const request = {
       to: params.to,
       body: params.body,
-      statusCallback: this.statusCallbackUrl,
+      statusCallback: this.statusCallbackUrl(params.messageId),
       ...sender,
     };
     const beforeRequest = async (): Promise<void> => {
@@ -211,7 +228,7 @@ export class TwilioClient implements OnApplicationShutdown {
         if (!failure) throw err;
         const delayMs = failure.retryAfterMs ?? this.backoffMs(retry);
         const giveUp =
-          failure.kind === 'permanent' ||
+          failure.kind !== 'retryable' ||
           this.closed ||
           retry >= this.config.providers.maxRetries ||
           delayMs > MAX_IN_CALL_WAIT_MS;
@@ -294,13 +311,16 @@ export class TwilioClient implements OnApplicationShutdown {
     // No HTTP answer: refused, reset, DNS, or our timeout (axios reports them all).
     if (e.isAxiosError === true) {
       const code = typeof e.code === 'string' ? e.code : 'network';
+      const details = { providerMessage: `${code}: ${providerMessage ?? ''}` };
+      if (NOT_SENT_CODES.has(code))
+        return new TwilioError('retryable', 'Twilio could not be reached', details);
       const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
       return new TwilioError(
-        'retryable',
-        timedOut ? 'Twilio did not answer in time' : 'Twilio could not be reached',
-        {
-          providerMessage: `${code}: ${providerMessage ?? ''}`,
-        },
+        'unknown',
+        timedOut
+          ? 'Twilio did not answer in time'
+          : 'the connection to Twilio failed before it answered',
+        details,
       );
     }
     return undefined;

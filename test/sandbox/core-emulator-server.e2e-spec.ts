@@ -13,8 +13,11 @@ class EchoDefinition implements EmulatorDefinition {
   readonly name = 'stripe' as const;
   resets = 0;
   signatures = 0;
+  /** Requests the definition handled (acted on), answered or not. */
+  handled = 0;
 
   handle: EmulatorDefinition['handle'] = (req, ctx) => {
+    this.handled += 1;
     const to = req.query.get('to') ?? '';
     switch (req.path) {
       case '/echo':
@@ -66,9 +69,7 @@ class EchoDefinition implements EmulatorDefinition {
 }
 
 /** Answers each POST with the next status (then 200) and remembers what it got. */
-async function receiver(
-  statuses: number[],
-): Promise<{
+async function receiver(statuses: number[]): Promise<{
   url: string;
   got: { headers: http.IncomingHttpHeaders; body: string }[];
   close: () => Promise<void>;
@@ -234,12 +235,24 @@ describe(EmulatorServer.name, () => {
       ]);
     });
 
-    it('hang never answers; the client gives up', async () => {
+    it('hang neither handles nor answers; the client gives up', async () => {
       sut.queueFaults([{ kind: 'hang' }]);
 
       await expect(get('/echo', { signal: AbortSignal.timeout(100) })).rejects.toThrow();
 
       expect(statuses()).toEqual(['hang']);
+      expect(definition.handled).toBe(0);
+    });
+
+    it('lost_response handles the request but never answers; the client gives up', async () => {
+      sut.queueFaults([{ kind: 'lost_response' }]);
+
+      await expect(get('/echo', { signal: AbortSignal.timeout(100) })).rejects.toThrow();
+
+      expect(statuses()).toEqual(['lost_response']);
+      expect(definition.handled).toBe(1);
+      // The next request is handled and answered as usual.
+      expect((await get('/echo')).status).toBe(201);
     });
 
     it('reset drops the connection without an answer', async () => {

@@ -6,7 +6,9 @@ import {
   TWILIO_RETRY_AFTER_SECONDS,
   TWILIO_UNDELIVERED_TO,
 } from '../../src/sandbox/twilio/twilio.emulator';
-import { SmsService } from '../../src/sms/sms.service';
+import { Clock } from '../../src/common/clock';
+import { SmsRepository } from '../../src/sms/sms.repository';
+import { SmsService, UNKNOWN_OUTCOME_RETRY_MS } from '../../src/sms/sms.service';
 import { compileRequestBody } from '../sandbox/openapi';
 import { KEYS } from '../helpers/app';
 import { describeEachDialect, TestDatabase } from '../helpers/databases';
@@ -36,6 +38,12 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
     let database: TestDatabase;
     let sandbox: TwilioSandbox;
     let sut: SmsTestApp;
+
+    /** Moves our clock ahead of the wall clock (jobs come due by it); it never moves back. */
+    let clockOffsetMs = 0;
+    const advance = (ms: number): void => {
+      clockOffsetMs += ms;
+    };
 
     const send = async (body: Record<string, unknown> = {}) => {
       const res = await sut.post({ to: TO, body: 'Your code is 123456', ...body });
@@ -86,6 +94,9 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
       database = await target.create();
       sandbox = await startTwilioSandbox();
       sut = await startSmsApp({ database, twilioUrl: sandbox.url, env });
+      jest
+        .spyOn(sut.app.get(Clock), 'now')
+        .mockImplementation(() => new Date(Date.now() + clockOffsetMs));
     });
     afterAll(async () => {
       await sut?.close();
@@ -124,7 +135,8 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
         To: TO,
         From: FROM,
         Body: 'Your code is 123456',
-        StatusCallback: `${sut.publicUrl}${WEBHOOK_PATH}`,
+        // Naming the message, so a callback finds it even when Twilio's answer was lost.
+        StatusCallback: `${sut.publicUrl}${WEBHOOK_PATH}?message=${accepted.id}`,
       });
 
       await settle(sut, sandbox);
@@ -218,13 +230,67 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
       expect(await sendJob(accepted.id)).toMatchObject({ status: 'done', attempts: 2 });
     });
 
-    it('retries a request that timed out', async () => {
+    it('waits after a request Twilio did not answer, then sends again when no callback came', async () => {
       sandbox.server.queueFaults([{ kind: 'hang' }]);
+      const accepted = await send();
+      await sut.jobs.whenIdle();
+
+      // Twilio may have it: no quick retry, and the job waits for a callback first.
+      expect(twilioPosts().map((r) => r.status)).toEqual(['hang']);
+      expect(await message(accepted.id)).toMatchObject({ providerId: null, attempts: 1 });
+      const job = await sendJob(accepted.id);
+      expect(job).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(Date.parse(job.run_at) - Date.parse(job.updated_at)).toBe(UNKNOWN_OUTCOME_RETRY_MS);
+
+      advance(UNKNOWN_OUTCOME_RETRY_MS);
+      await settle(sut, sandbox);
+      expect(twilioPosts().map((r) => r.status)).toEqual(['hang', 201]);
+      expect(await message(accepted.id)).toMatchObject({ status: 'delivered', attempts: 2 });
+    });
+
+    it('does not send again when Twilio created the message but its answer was lost', async () => {
+      sandbox.server.queueFaults([{ kind: 'lost_response' }]);
       const accepted = await send();
       await settle(sut, sandbox);
 
-      expect(await message(accepted.id)).toMatchObject({ status: 'delivered', attempts: 2 });
-      expect(twilioPosts().map((r) => r.status)).toEqual(['hang', 201]);
+      // Twilio's callbacks named our message: its SID is bound without the lost answer.
+      const [created] = sandbox.emulator.state().messages;
+      expect(await message(accepted.id)).toMatchObject({
+        providerId: created.sid,
+        status: 'delivered',
+      });
+
+      advance(UNKNOWN_OUTCOME_RETRY_MS);
+      await settle(sut, sandbox);
+      expect(twilioPosts().map((r) => r.status)).toEqual(['lost_response']);
+      expect(sandbox.emulator.state().messages).toHaveLength(1);
+      expect(await sendJob(accepted.id)).toMatchObject({ status: 'done', attempts: 2 });
+      const callbacks = (await webhookRows()).filter((r) => r.payload.includes(accepted.id));
+      expect(callbacks.length).toBeGreaterThan(0);
+      expect(callbacks.every((r) => r.status === 'processed')).toBe(true);
+    });
+
+    it('does not send again when Twilio took the message but recording its answer failed', async () => {
+      const repo = sut.app.get(SmsRepository);
+      const record = jest
+        .spyOn(repo, 'markAccepted')
+        .mockRejectedValueOnce(new Error('the database blinked'));
+      try {
+        const accepted = await send();
+        await settle(sut, sandbox);
+        advance(UNKNOWN_OUTCOME_RETRY_MS);
+        await settle(sut, sandbox);
+
+        expect(twilioPosts().map((r) => r.status)).toEqual([201]);
+        expect(await message(accepted.id)).toMatchObject({
+          providerId: sandbox.emulator.state().messages[0].sid,
+          status: 'delivered',
+          attempts: 1,
+        });
+        expect(await sendJob(accepted.id)).toMatchObject({ status: 'done', attempts: 2 });
+      } finally {
+        record.mockRestore();
+      }
     });
 
     it('keeps trying while the connection is refused, and delivers once Twilio is back', async () => {

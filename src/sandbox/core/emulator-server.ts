@@ -336,6 +336,7 @@ export class EmulatorServer {
         req.socket.destroy();
         return;
       case 'latency':
+      case 'lost_response':
       case undefined:
         break;
     }
@@ -351,6 +352,11 @@ export class EmulatorServer {
       this.onError(err, `${this.name} ${method} ${path}`);
       error = err instanceof Error ? err.message : String(err);
       response = { status: 500, body: this.definition.errorBody(500) };
+    }
+    if (fault?.kind === 'lost_response') {
+      // Handled, never answered: the socket stays open until the client gives up or stop().
+      record('lost_response', { fault: 'lost_response' });
+      return;
     }
     record(response.status, {
       ...(fault ? { fault: fault.kind } : {}),

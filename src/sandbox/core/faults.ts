@@ -6,6 +6,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'unavailable',
   'latency',
   'hang',
+  'lost_response',
   'reset',
 ];
 

@@ -64,8 +64,13 @@ export interface EmulatorDefinition {
   state?(): unknown;
 }
 
+/**
+ * `hang`: the request is never handled nor answered. `lost_response`: it is
+ * handled (the provider acts on it) but the answer never comes, as when a
+ * response is lost on the way back or comes after the client gave up.
+ */
 export type FaultKind =
-  'rate_limit' | 'server_error' | 'unavailable' | 'latency' | 'hang' | 'reset';
+  'rate_limit' | 'server_error' | 'unavailable' | 'latency' | 'hang' | 'lost_response' | 'reset';
 
 /** One fault applied to one request. */
 export interface Fault {
