@@ -1,5 +1,9 @@
 import { AppError } from '../common/errors/app-error';
-import { sendgridEventId, toInboxEvents } from './sendgrid-webhook.controller';
+import {
+  SENDGRID_UNREADABLE_EVENT_TYPE,
+  sendgridEventId,
+  toInboxEvents,
+} from './sendgrid-webhook.controller';
 
 describe(toInboxEvents.name, () => {
   it('keeps every event of the batch under its sg_event_id and type', () => {
@@ -14,15 +18,22 @@ describe(toInboxEvents.name, () => {
     expect(toInboxEvents([])).toEqual([]);
   });
 
-  it.each([
-    { event: 'delivered' },
-    'text',
-    null,
-    [42],
-    [{ sg_event_id: 'x' }],
-    [{ event: '' }],
-    [{ event: 7 }],
-  ])('refuses %j with validation_failed', (body) => {
+  it('keeps an element that is not a readable event as unreadable, beside the others', () => {
+    const good = { event: 'delivered', sg_event_id: 'g1' };
+    const events = toInboxEvents([good, 42, { sg_event_id: 'x' }, { event: '' }, { event: 7 }]);
+    expect(events.map((e) => e.type)).toEqual([
+      'delivered',
+      SENDGRID_UNREADABLE_EVENT_TYPE,
+      SENDGRID_UNREADABLE_EVENT_TYPE,
+      SENDGRID_UNREADABLE_EVENT_TYPE,
+      SENDGRID_UNREADABLE_EVENT_TYPE,
+    ]);
+    expect(events[1]).toEqual({ eventId: sendgridEventId(42), type: 'unreadable', payload: 42 });
+    expect(events[1].eventId).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(events[2].eventId).toBe('x');
+  });
+
+  it.each([{ event: 'delivered' }, 'text', null])('refuses %j with validation_failed', (body) => {
     let error: unknown;
     try {
       toInboxEvents(body);
