@@ -621,6 +621,12 @@ describeEachTarget(EmailsController.name, (target, queueEnv) => {
       ['non-string metadata', message({ metadata: { n: 1 } }), 'metadata'],
       ['an invalid from', message({ from: 'nobody' }), 'from'],
       ['an unknown field', message({ attachments: [] }), 'attachments'],
+      // null is not "left out": it must not pass for an optional field.
+      ['a null subject', message({ subject: null }), 'subject'],
+      ['a null text', message({ text: null }), 'text'],
+      ['a null templateId', { to: ADA, templateId: null }, 'templateId'],
+      ['a null cc', message({ cc: null }), 'cc'],
+      ['null metadata', message({ metadata: null }), 'metadata'],
     ])('answers 400 validation_failed to %s', async (_name, body, field) => {
       const res = await sut.post(body);
       expect(res.statusCode).toBe(400);

@@ -7,13 +7,13 @@ import {
   IsArray,
   IsEmail,
   IsObject,
-  IsOptional,
   IsString,
   Length,
   Matches,
   MaxLength,
   MinLength,
   ValidateBy,
+  ValidateIf,
   type ValidationOptions,
 } from 'class-validator';
 
@@ -30,6 +30,14 @@ const MAX_METADATA_KEY_LENGTH = 40;
 const MAX_METADATA_VALUE_LENGTH = 500;
 
 /** One address or a list: the API accepts both, the service works with lists. */
+/**
+ * The field may be left out; `null` is not "left out": it meets the field's
+ * checks and fails them (a null templateId once skipped every rule of an
+ * untemplated email, which SendGrid then refused after the 202).
+ */
+const Absent = (): PropertyDecorator =>
+  ValidateIf((_object: object, value: unknown) => value !== undefined);
+
 const toList = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? [value] : value;
 
@@ -111,7 +119,7 @@ export class CreateEmailDto {
   to!: string[];
 
   @ApiPropertyOptional(addressListProperty('carbon copies; all recipients then share one copy'))
-  @IsOptional()
+  @Absent()
   @Transform(toList)
   @IsArray({ message: 'cc must be an email address or a list of addresses' })
   @ArrayMinSize(1, { message: 'cc must name at least one address when present' })
@@ -123,7 +131,7 @@ export class CreateEmailDto {
   cc?: string[];
 
   @ApiPropertyOptional(addressListProperty('blind copies; all recipients then share one copy'))
-  @IsOptional()
+  @Absent()
   @Transform(toList)
   @IsArray({ message: 'bcc must be an email address or a list of addresses' })
   @ArrayMinSize(1, { message: 'bcc must name at least one address when present' })
@@ -139,13 +147,13 @@ export class CreateEmailDto {
     description: 'defaults to SENDGRID_FROM_EMAIL',
     example: 'noreply@example.com',
   })
-  @IsOptional()
+  @Absent()
   @IsEmail({}, { message: 'from must be an email address' })
   @MaxLength(MAX_ADDRESS_LENGTH, { message: 'from must be an email address' })
   from?: string;
 
   @ApiPropertyOptional({ format: 'email' })
-  @IsOptional()
+  @Absent()
   @IsEmail({}, { message: 'replyTo must be an email address' })
   @MaxLength(MAX_ADDRESS_LENGTH, { message: 'replyTo must be an email address' })
   replyTo?: string;
@@ -156,20 +164,20 @@ export class CreateEmailDto {
     description: 'required unless templateId is given',
     example: 'Your receipt',
   })
-  @IsOptional()
+  @Absent()
   @IsString({ message: 'subject must be a string' })
   @CharacterLength(MAX_SUBJECT_LENGTH)
   @Matches(/^[^\r\n]*$/, { message: 'subject must not contain line breaks' })
   subject?: string;
 
   @ApiPropertyOptional({ description: 'text or html is required unless templateId is given' })
-  @IsOptional()
+  @Absent()
   @IsString({ message: 'text must be a string' })
   @MinLength(1, { message: 'text must not be empty' })
   text?: string;
 
   @ApiPropertyOptional({ description: 'text or html is required unless templateId is given' })
-  @IsOptional()
+  @Absent()
   @IsString({ message: 'html must be a string' })
   @MinLength(1, { message: 'html must not be empty' })
   html?: string;
@@ -179,7 +187,7 @@ export class CreateEmailDto {
     pattern: TEMPLATE_ID_PATTERN.source,
     example: 'd-13b8f94fbcae4ec6b75270d6cb59f932',
   })
-  @IsOptional()
+  @Absent()
   @IsString({ message: 'templateId must be a dynamic template id (d-…)' })
   @Matches(TEMPLATE_ID_PATTERN, { message: 'templateId must be a dynamic template id (d-…)' })
   templateId?: string;
@@ -189,12 +197,12 @@ export class CreateEmailDto {
     additionalProperties: true,
     description: "the template's dynamic data; only with templateId",
   })
-  @IsOptional()
+  @Absent()
   @IsObject({ message: 'templateData must be an object' })
   templateData?: Record<string, unknown>;
 
   @ApiPropertyOptional({ type: [String], maxItems: MAX_CATEGORIES })
-  @IsOptional()
+  @Absent()
   @IsArray({ message: `categories must be a list of at most ${MAX_CATEGORIES} strings` })
   @ArrayMaxSize(MAX_CATEGORIES, {
     message: `categories must be a list of at most ${MAX_CATEGORIES} strings`,
@@ -205,7 +213,7 @@ export class CreateEmailDto {
   categories?: string[];
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
-  @IsOptional()
+  @Absent()
   @IsMetadata()
   metadata?: Record<string, string>;
 }
