@@ -98,7 +98,12 @@ export async function startEmailTestApp(
     privateKey,
     eventDelayMs: 2,
   });
+  // One clock for the app and the emulator (its event and rate-limit times), moved by the test.
+  let offsetMs = 0;
+  let frozen: Date | undefined;
+  const clockNow = (): Date => frozen ?? new Date(Date.now() + offsetMs);
   const server = new EmulatorServer(emulator, {
+    now: () => clockNow(),
     delivery: { retryScheduleMs: [5, 20, 50], timeoutMs: 5000 },
   });
   const base = await server.start();
@@ -153,9 +158,6 @@ export async function startEmailTestApp(
 
   // No jitter: a job retry without a named time is due at once, so whenIdle() runs it.
   jest.spyOn(sut.app.get(JobRandom), 'next').mockReturnValue(0);
-  let offsetMs = 0;
-  let frozen: Date | undefined;
-  const clockNow = (): Date => frozen ?? new Date(Date.now() + offsetMs);
   jest.spyOn(sut.app.get(Clock), 'now').mockImplementation(() => new Date(clockNow()));
 
   const db = sut.app.get<Db>(DATABASE);

@@ -315,7 +315,7 @@ export class EmulatorServer {
         record('rate_limit', { fault: 'rate_limit' });
         this.send(res, {
           status: 429,
-          headers: this.definition.rateLimitHeaders(),
+          headers: this.definition.rateLimitHeaders(this.now()),
           body: this.definition.errorBody(429),
         });
         return;

@@ -52,8 +52,8 @@ export interface EmulatorContext {
 export interface EmulatorDefinition {
   readonly name: ProviderName;
   handle(req: EmulatorRequest, ctx: EmulatorContext): EmulatorResponse | Promise<EmulatorResponse>;
-  /** The provider's own rate-limit headers, added to injected 429s. */
-  rateLimitHeaders(): Record<string, string>;
+  /** The provider's own rate-limit headers, added to injected 429s; `now` is the emulator's clock. */
+  rateLimitHeaders(now: Date): Record<string, string>;
   /** The provider's own error body for an injected 429 / 5xx. */
   errorBody(status: number): unknown;
   /** Forget all state (objects, idempotency keys, pending events). */

@@ -374,7 +374,7 @@ describe(createSendgridEmulator.name, () => {
 
   it('uses SendGrid rate-limit headers and error bodies for injected faults', () => {
     const { sut } = setup();
-    const headers = sut.rateLimitHeaders();
+    const headers = sut.rateLimitHeaders(new Date());
     expect(headers).toEqual({
       'X-RateLimit-Limit': expect.stringMatching(/^\d+$/),
       'X-RateLimit-Remaining': '0',

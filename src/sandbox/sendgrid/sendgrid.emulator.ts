@@ -392,9 +392,9 @@ export function createSendgridEmulator(opts: SendgridEmulatorOptions): SendgridE
       return mailSend(req, ctx);
     },
 
-    rateLimitHeaders() {
+    rateLimitHeaders(now: Date) {
       // SendGrid's reset is the epoch second at which the current window ends.
-      const nextMinute = Math.floor(Date.now() / 60_000 + 1) * 60;
+      const nextMinute = Math.floor(now.getTime() / 60_000 + 1) * 60;
       return {
         'X-RateLimit-Limit': String(RATE_LIMIT_PER_MINUTE),
         'X-RateLimit-Remaining': '0',
