@@ -89,4 +89,18 @@ describe('HTTPS enforcement', () => {
     expect(secure.statusCode).not.toBe(403);
     expect(secure.headers['strict-transport-security']).toMatch(/max-age=/);
   });
+
+  it.each(['/%77ebhooks/stripe', '/webhooks/%73endgrid', '/webhooks/twilio?x=1'])(
+    'refuses %s over plain HTTP too: the route decides, not the spelling of the URL',
+    async (url) => {
+      const res = await sut.app.inject({
+        method: 'POST',
+        url,
+        headers: { 'x-forwarded-proto': 'http', 'content-type': 'application/json' },
+        payload: '[]',
+      });
+      expect(res.statusCode).toBe(403);
+      expect(res.json().code).toBe('https_required');
+    },
+  );
 });

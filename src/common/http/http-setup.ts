@@ -126,7 +126,9 @@ export function installHttpHooks(app: NestFastifyApplication, config: AppConfig)
   fastify.addHook('onRequest', (request, reply, done) => {
     // First, so that early answers (415, 403) carry them too.
     void reply.headers(security);
-    const path = pathOf(request.url);
+    // The route the router matched, not the raw URL: it decodes percent-escapes, so
+    // `/%77ebhooks/stripe` reaches the Stripe webhook and must be checked as one.
+    const path = request.routeOptions.url ?? pathOf(request.url);
     if (config.http.enforceHttps && path.startsWith('/webhooks/') && !overHttps(request)) {
       void sendError(
         request,
