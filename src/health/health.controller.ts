@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Logger, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import {
   HealthCheckResult,
@@ -15,10 +15,19 @@ import { InjectDb } from '../database/database.module';
 import type { Db } from '../database/database.types';
 import { ReadinessRegistry } from './readiness';
 
+const PROBE_TIMEOUT_MS = 2000;
+
+class ProbeTimeout extends Error {
+  constructor() {
+    super('timed out');
+  }
+}
+
 @ApiTags('operations')
 @Public()
 @Controller('health')
 export class HealthController {
+  private readonly logger = new Logger(HealthController.name);
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
@@ -53,16 +62,28 @@ export class HealthController {
     }
   }
 
+  /**
+   * One check, within 2 s. The answer is public: it says only `timed out` or
+   * `unavailable`; the driver's own text (host names, addresses, database
+   * user names) goes to the log.
+   */
   private async probe(key: string, check: () => Promise<void>): Promise<HealthIndicatorResult> {
     const indicator = this.indicators.check(key);
     try {
       await Promise.race([
         check(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 2000).unref()),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new ProbeTimeout()), PROBE_TIMEOUT_MS).unref(),
+        ),
       ]);
       return indicator.up();
     } catch (err) {
-      return indicator.down({ message: err instanceof Error ? err.message : 'unavailable' });
+      const timedOut = err instanceof ProbeTimeout;
+      this.logger.warn(
+        { check: key, err: err instanceof Error ? err.message : String(err) },
+        'readiness check failed',
+      );
+      return indicator.down({ message: timedOut ? 'timed out' : 'unavailable' });
     }
   }
 }
