@@ -66,6 +66,21 @@ describe(loadAppConfig.name, () => {
     expect(problems.join('\n')).not.toMatch(/tiny-Zq9|another-secret/);
   });
 
+  it('never prints a secret written where the name belongs, and refuses unusable or shared secrets', () => {
+    const swapped = problemsOf({ API_KEYS: 'S3cretS3cretS3cretS3cret99:short:payments' });
+    expect(swapped).toEqual(['API_KEYS: entry 1 has a secret shorter than 24 characters']);
+
+    expect(problemsOf({ API_KEYS: `a:${KEY}:payments,b:${KEY}:admin` })).toEqual([
+      'API_KEYS: entry 2 has the same secret as another key',
+    ]);
+    expect(problemsOf({ API_KEYS: `a: ${KEY} :payments` })).toEqual([
+      'API_KEYS: entry 1 has a secret with white space (no bearer token can carry it)',
+    ]);
+    expect(problemsOf({ API_KEYS: `a:${KEY}:payments,a:${KEY}x:admin` })).toEqual([
+      'API_KEYS: entry 2 repeats a name',
+    ]);
+  });
+
   it('fails when a provider is only partly configured, naming what is missing', () => {
     const problems = problemsOf({
       STRIPE_API_KEY: 'sk_test_abc',

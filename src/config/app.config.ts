@@ -142,6 +142,7 @@ function isSet(v: Validated, name: string): boolean {
 function parseApiKeys(spec: string, problems: string[]): ApiKeyConfig[] {
   const keys: ApiKeyConfig[] = [];
   const names = new Set<string>();
+  const secrets = new Set<string>();
   spec
     .split(',')
     .map((s) => s.trim())
@@ -154,16 +155,22 @@ function parseApiKeys(spec: string, problems: string[]): ApiKeyConfig[] {
         return;
       }
       const [name, secret, scopeList] = parts;
-      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
-        problems.push(`${where} has an invalid name (1–64 of A-Z a-z 0-9 _ . -)`);
-      if (names.has(name)) problems.push(`${where} repeats the name "${name}"`);
+      // Entries are named by position only: fields in the wrong order would print a secret
+      // as the "name" (a secret passes the name rule too).
+      const validName = /^[A-Za-z0-9_.-]{1,64}$/.test(name);
+      if (!validName) problems.push(`${where} has an invalid name (1–64 of A-Z a-z 0-9 _ . -)`);
+      if (validName && names.has(name)) problems.push(`${where} repeats a name`);
       names.add(name);
-      if (secret.length < 24)
-        problems.push(`${where} (${name}) has a secret shorter than 24 characters`);
+      if (secret.length < 24) problems.push(`${where} has a secret shorter than 24 characters`);
+      if (/\s/.test(secret))
+        problems.push(`${where} has a secret with white space (no bearer token can carry it)`);
+      // Two names with one secret: the key would always authenticate as the last of them.
+      if (secrets.has(secret)) problems.push(`${where} has the same secret as another key`);
+      secrets.add(secret);
       const scopes = scopeList.split('+').map((s) => s.trim());
       const unknown = scopes.filter((s) => !SCOPES.includes(s as Scope));
       if (unknown.length > 0 || scopes.length === 0) {
-        problems.push(`${where} (${name}) has an unknown scope; allowed: ${SCOPES.join(', ')}`);
+        problems.push(`${where} has an unknown scope; allowed: ${SCOPES.join(', ')}`);
       }
       keys.push({ name, secret, scopes: [...new Set(scopes)] as Scope[] });
     });
