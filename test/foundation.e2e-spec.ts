@@ -112,6 +112,24 @@ describeEachDialect('Foundation', (target) => {
       expect(res.json()).toMatchObject({ statusCode: 404, code: 'not_found' });
     });
 
+    it('answers a URL that is not validly encoded in our shape, with our headers', async () => {
+      const res = await inject({
+        method: 'GET',
+        url: '/payments/%E0%A4%A',
+        headers: { 'x-request-id': 'req-bad-url' },
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toEqual({
+        statusCode: 400,
+        code: 'validation_failed',
+        message: 'the URL is not validly encoded',
+        details: [{ field: 'url', message: 'the URL is not validly encoded' }],
+        requestId: 'req-bad-url',
+      });
+      expect(res.headers['x-request-id']).toBe('req-bad-url');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    });
+
     it('answers a body over 1 MiB with 413', async () => {
       const res = await post('/probe/payments', { amount: 1, note: 'x'.repeat(1024 * 1024) });
       expect(res.statusCode).toBe(413);

@@ -21,12 +21,25 @@ export function requestIdFor(req: IncomingMessage): string {
 }
 
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
+  const security = securityHeaders(config);
   return new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: config.http.trustProxy,
     requestIdHeader: false,
     genReqId: requestIdFor,
     logger: false,
+    // A URL the router cannot decode (`/payments/%E0%A4%A`) is answered before any hook or
+    // filter runs: give it our error shape and the headers every response carries.
+    frameworkErrors: (err: { code?: string }, request: FastifyRequest, reply: FastifyReply) => {
+      void reply.headers(security).header('x-request-id', String(request.id));
+      void sendError(
+        request,
+        reply,
+        err.code === 'FST_ERR_BAD_URL'
+          ? AppError.validation([{ field: 'url', message: 'the URL is not validly encoded' }])
+          : new AppError('internal_error', 'internal error'),
+      );
+    },
     ...(config.http.tls ? { https: { cert: config.http.tls.cert, key: config.http.tls.key } } : {}),
   });
 }
