@@ -57,6 +57,12 @@ export function createRootLogger(config: AppConfig, destination?: DestinationStr
   return pino(
     {
       level: config.log.level,
+      serializers: {
+        // Our lines pass `err` as a plain `{ type, message }` (or a string): keep it as given.
+        // pino's own serializer takes any object with a message for an Error and replaces its
+        // `type` with the object's constructor: every such line read "type":"Object".
+        err: (value: unknown) => (value instanceof Error ? pino.stdSerializers.err(value) : value),
+      },
       formatters: {
         log: (obj: Record<string, unknown>) => maskDeep(obj) as Record<string, unknown>,
       },
