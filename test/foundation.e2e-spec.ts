@@ -232,6 +232,14 @@ describeEachDialect('Foundation', (target) => {
         { 'idempotency-key': 'k-422' },
       );
       expect(otherPath.statusCode).toBe(422);
+      // The path, not the URL: a query string does not make it another request.
+      const withQuery = await post(
+        '/probe/payments?utm=1',
+        { amount: 5 },
+        { 'idempotency-key': 'k-422' },
+      );
+      expect(withQuery.statusCode).toBe(201);
+      expect(withQuery.headers['idempotent-replayed']).toBe('true');
     });
 
     it('scopes keys per API key', async () => {

@@ -1,3 +1,4 @@
+import { pathOf } from '../http/http-setup';
 import {
   CallHandler,
   ExecutionContext,
@@ -70,7 +71,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
       this.reflector.get<number | undefined>(HTTP_CODE_METADATA, context.getHandler()) ??
       (request.method === 'POST' ? HttpStatus.CREATED : HttpStatus.OK);
     const fingerprint = createHash('sha256')
-      .update(`${request.method} ${request.url}\n`)
+      // CONTRACT: the same method, path and body (the query string is not part of it).
+      .update(`${request.method} ${pathOf(request.url)}\n`)
       .update(
         Buffer.isBuffer(request.rawBody) ? request.rawBody : JSON.stringify(request.body ?? null),
       )
