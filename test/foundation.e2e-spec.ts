@@ -1,3 +1,4 @@
+import { IdempotencyRepository } from '../src/common/idempotency/idempotency.repository';
 import { AppError } from '../src/common/errors/app-error';
 import { bearer, KEYS, startTestApp, TestApp } from './helpers/app';
 import { describeEachDialect, TestDatabase } from './helpers/databases';
@@ -240,6 +241,24 @@ describeEachDialect('Foundation', (target) => {
       );
       expect(withQuery.statusCode).toBe(201);
       expect(withQuery.headers['idempotent-replayed']).toBe('true');
+    });
+
+    it('still answers 201 when its response cannot be kept (the handler has acted)', async () => {
+      const repo = sut.app.get(IdempotencyRepository);
+      const complete = jest
+        .spyOn(repo, 'complete')
+        .mockRejectedValueOnce(new Error('the database blinked'));
+      try {
+        const res = await post('/probe/payments', { amount: 7 }, { 'idempotency-key': 'k-keep' });
+        expect(res.statusCode).toBe(201);
+        expect(complete).toHaveBeenCalledTimes(1);
+        // Not released either: a retry meanwhile waits instead of acting again.
+        const retry = await post('/probe/payments', { amount: 7 }, { 'idempotency-key': 'k-keep' });
+        expect(retry.statusCode).toBe(409);
+        expect(retry.json().code).toBe('idempotency_key_in_use');
+      } finally {
+        complete.mockRestore();
+      }
     });
 
     it('scopes keys per API key', async () => {

@@ -1,9 +1,9 @@
-import { pathOf } from '../http/http-setup';
 import {
   CallHandler,
   ExecutionContext,
   HttpStatus,
   Injectable,
+  Logger,
   NestInterceptor,
   RawBodyRequest,
   UseInterceptors,
@@ -14,6 +14,7 @@ import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { from, Observable, catchError, mergeMap, switchMap } from 'rxjs';
 import { Clock } from '../clock';
+import { pathOf } from '../http/http-setup';
 import { AppError } from '../errors/app-error';
 import { StoredResponse } from '../errors/stored-response';
 import { toAppError, toErrorBody } from '../errors/to-app-error';
@@ -47,6 +48,8 @@ function isKept(err: AppError): boolean {
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
+  private readonly logger = new Logger(IdempotencyInterceptor.name);
+
   constructor(
     private readonly repo: IdempotencyRepository,
     private readonly reflector: Reflector,
@@ -104,28 +107,50 @@ export class IdempotencyInterceptor implements NestInterceptor {
           );
         }
         request.idempotencyScopeKey = `${scope}:${key}`;
+        const { token } = claim;
         return next.handle().pipe(
-          mergeMap(async (value: unknown) => {
-            await this.repo.complete(scope, key, successStatus, JSON.stringify(value) ?? '');
-            return value;
-          }),
           catchError(async (err: unknown) => {
             const appError = toAppError(err);
             if (isKept(appError)) {
-              await this.repo.complete(
-                scope,
-                key,
-                appError.status,
+              await this.keep(scope, key, token, appError.status, () =>
                 JSON.stringify(toErrorBody(appError, String(request.id))),
               );
             } else {
-              await this.repo.release(scope, key);
+              await this.repo.release(scope, key, token);
             }
             throw err;
+          }),
+          // After catchError, so a failure to keep a response is not taken for the handler's.
+          mergeMap(async (value: unknown) => {
+            await this.keep(scope, key, token, successStatus, () => JSON.stringify(value) ?? '');
+            return value;
           }),
         );
       }),
     );
+  }
+
+  /**
+   * Keeps the outcome for replays. The handler has acted by now: if keeping
+   * fails, the client still gets its answer (a 503 would invite a retry that
+   * acts again), and the key stays locked until its lock runs out.
+   */
+  private async keep(
+    scope: string,
+    key: string,
+    token: string,
+    status: number,
+    body: () => string,
+  ): Promise<void> {
+    try {
+      if (!(await this.repo.complete(scope, key, token, status, body())))
+        this.logger.warn({ scope, status }, 'idempotency key was taken over; response not kept');
+    } catch (err) {
+      this.logger.error(
+        { scope, status, err: err instanceof Error ? err.message : String(err) },
+        'could not keep the response of an idempotent request',
+      );
+    }
   }
 }
 
