@@ -341,11 +341,11 @@ export class SmsService implements OnModuleInit {
       contentType: paramOf(params, `MediaContentType${i}`) ?? null,
     }));
     const inserted = await this.repo.insertInbound({
-      provider_id: sid,
-      from_number: from,
-      to_number: to,
-      body: paramOf(params, 'Body') ?? '',
-      messaging_service_sid: paramOf(params, 'MessagingServiceSid') ?? null,
+      provider_id: storable(sid),
+      from_number: storable(from),
+      to_number: storable(to),
+      body: storable(paramOf(params, 'Body') ?? ''),
+      messaging_service_sid: nullableStorable(paramOf(params, 'MessagingServiceSid')),
       num_media: numMedia,
       media: JSON.stringify(media),
       webhook_event_id: ctx.eventRowId,
@@ -356,4 +356,17 @@ export class SmsService implements OnModuleInit {
       'inbound sms stored',
     );
   }
+}
+
+/**
+ * Text as every database can store it: PostgreSQL refuses U+0000 in text, so
+ * an inbound SMS holding one could never be stored (its event would end
+ * dead); it becomes U+FFFD, as an undecodable character would.
+ */
+function storable(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+}
+
+function nullableStorable(text: string | undefined): string | null {
+  return text === undefined ? null : storable(text);
 }

@@ -492,6 +492,26 @@ describeEachDialect(`${SmsService.name} delivery`, (target) => {
       expect(await message(id)).toMatchObject({ status: 'delivered' });
     });
 
+    it('stores an inbound message holding a NUL character, which PostgreSQL text cannot hold', async () => {
+      const sid = `SM${randomBytes(16).toString('hex')}`;
+      const res = await sut.webhook({
+        MessageSid: sid,
+        SmsStatus: 'received',
+        From: '+15557654321',
+        To: FROM,
+        Body: 'a\u0000b',
+      });
+      expect(res.statusCode).toBe(200);
+      await sut.jobs.whenIdle();
+
+      const stored = await sut.db
+        .selectFrom('sms_inbound_messages')
+        .select('body')
+        .where('provider_id', '=', sid)
+        .executeTakeFirst();
+      expect(stored).toEqual({ body: 'a\uFFFDb' });
+    });
+
     it('stores an inbound message once and answers with empty TwiML', async () => {
       const result = sandbox.server.trigger({
         inbound: {
