@@ -29,6 +29,7 @@ describeEachDialect(`${SmsService.name} restart`, (target) => {
       sandbox = await startTwilioSandbox();
     });
     afterAll(async () => {
+      jest.restoreAllMocks();
       await first?.close().catch(() => undefined);
       await second?.close();
       await sandbox?.server.stop();
@@ -60,12 +61,19 @@ describeEachDialect(`${SmsService.name} restart`, (target) => {
       await first.close();
       first = undefined;
 
-      second = await startSmsApp(options);
       // The first process's request went unanswered, so its job may wait for Twilio's callback
-      // before sending again (none comes: the hung request was never handled). Let that pass.
-      jest
-        .spyOn(second.app.get(Clock), 'now')
+      // before sending again (none comes: the hung request was never handled). The second
+      // process lives that much later, from its first instant: a clock that jumped while it ran
+      // would make its own leases look expired.
+      const later = jest
+        .spyOn(Clock.prototype, 'now')
         .mockImplementation(() => new Date(Date.now() + UNKNOWN_OUTCOME_RETRY_MS));
+      try {
+        second = await startSmsApp(options);
+      } catch (err) {
+        later.mockRestore();
+        throw err;
+      }
       const row = () =>
         second!.db
           .selectFrom('sms_messages')
