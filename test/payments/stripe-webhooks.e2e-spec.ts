@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { JobsModule } from '../../src/jobs/jobs.module';
 import { PaymentsModule } from '../../src/payments/payments.module';
 import { StripeWebhookController } from '../../src/payments/stripe-webhook.controller';
@@ -161,13 +162,26 @@ describeEachDialect(StripeWebhookController.name, (target) => {
       expect(await eventRow('evt_two_sigs')).toBeDefined();
     });
 
-    it('answers 400 for a signed body that is not a Stripe event, storing nothing', async () => {
-      const stored = () => sut.db.selectFrom('webhook_events').select('id').execute();
-      const before = (await stored()).length;
-      const res = await sut.deliver(JSON.stringify({ hello: 'world' }));
-      expect(res.statusCode).toBe(400);
-      expect(res.json().code).toBe('validation_failed');
-      expect(await stored()).toHaveLength(before);
+    it('stores and acknowledges a signed body it cannot read, which changes nothing', async () => {
+      // A thin event (v2), say: Stripe would retry a 400 for days, then disable the endpoint.
+      const thin = JSON.stringify({
+        id: 'evt_thin_1',
+        object: 'v2.core.event',
+        type: 'v1.billing.meter.error_report_triggered',
+        created: '2026-11-30T12:00:00.000Z',
+      });
+      const odd = JSON.stringify({ hello: 'world' });
+
+      expect((await sut.deliver(thin)).statusCode).toBe(200);
+      expect((await sut.deliver(odd)).statusCode).toBe(200);
+      await sut.settle();
+
+      expect(await eventRow('evt_thin_1')).toMatchObject({
+        type: 'v1.billing.meter.error_report_triggered',
+        status: 'processed',
+      });
+      const hashed = `sha256:${createHash('sha256').update(odd).digest('hex')}`;
+      expect(await eventRow(hashed)).toMatchObject({ type: 'unreadable', status: 'processed' });
     });
   });
 
