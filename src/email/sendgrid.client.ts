@@ -10,6 +10,7 @@ import {
   SENDGRID_CLIENT_OPTIONS,
   type SendgridClientOptions,
 } from './sendgrid-client.options';
+import { neverSent } from '../common/http/request-never-sent';
 
 /** One SendGrid personalization: who gets one copy of the message. */
 export interface OutgoingPersonalization {
@@ -53,15 +54,6 @@ export interface SendResult {
  * taken the email, and sending it again at once could deliver it twice.
  */
 export type SendgridFailureKind = 'rejected' | 'unavailable' | 'unknown';
-
-/** Errors raised before a request could reach SendGrid: nothing was sent. */
-const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
 
 /** A SendGrid error from one error body entry, for our logs only. */
 export interface SendgridErrorDetail {
@@ -179,7 +171,7 @@ export function classifySendgridFailure(err: unknown, nowMs: number, timeoutMs: 
   }
   if (e.isAxiosError === true || typeof e.code === 'string') {
     const code = typeof e.code === 'string' ? e.code : 'network error';
-    if (NOT_SENT_CODES.has(code))
+    if (neverSent(code))
       return {
         kind: 'unavailable',
         message: `could not reach SendGrid (${code})`,

@@ -10,6 +10,7 @@ import { RateLimiter } from '../common/rate-limit/rate-limiter';
 import type { AppConfig } from '../config/app.config';
 import { InjectConfig } from '../config/config.module';
 import { safeTwilioMessage, TwilioError } from './twilio-error';
+import { neverSent } from '../common/http/request-never-sent';
 
 /** The route Twilio posts status callbacks and inbound messages to. */
 export const TWILIO_WEBHOOK_PATH = '/webhooks/twilio';
@@ -29,15 +30,6 @@ export interface SendSmsParams {
 
 /** The status callback URL's query parameter naming our message (signed by Twilio with the URL). */
 export const TWILIO_CALLBACK_MESSAGE_PARAM = 'message';
-
-/** Errors raised before a request could reach Twilio: nothing was sent. */
-const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
 
 export interface SentSms {
   /** Twilio's Message SID. */
@@ -312,7 +304,7 @@ export class TwilioClient implements OnApplicationShutdown {
     if (e.isAxiosError === true) {
       const code = typeof e.code === 'string' ? e.code : 'network';
       const details = { providerMessage: `${code}: ${providerMessage ?? ''}` };
-      if (NOT_SENT_CODES.has(code))
+      if (neverSent(code))
         return new TwilioError('retryable', 'Twilio could not be reached', details);
       const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
       return new TwilioError(
