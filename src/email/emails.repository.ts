@@ -71,13 +71,19 @@ export class EmailsRepository {
     return this.db.selectFrom('emails').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  async findIdByProviderMessageId(messageId: string): Promise<string | undefined> {
-    const row = await this.db
+  /** The email whose `X-Message-Id` is the first of `candidates` that one has, if any. */
+  async findIdByProviderMessageId(candidates: readonly string[]): Promise<string | undefined> {
+    if (candidates.length === 0) return undefined;
+    const rows = await this.db
       .selectFrom('emails')
-      .select('id')
-      .where('provider_message_id', '=', messageId)
-      .executeTakeFirst();
-    return row?.id;
+      .select(['id', 'provider_message_id'])
+      .where('provider_message_id', 'in', candidates)
+      .execute();
+    for (const candidate of candidates) {
+      const row = rows.find((r) => r.provider_message_id === candidate);
+      if (row) return row.id;
+    }
+    return undefined;
   }
 
   /** Newest first; one row more than `limit`, so the caller knows whether a next page exists. */

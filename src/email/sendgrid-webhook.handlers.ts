@@ -19,11 +19,19 @@ interface SendgridEvent {
   [field: string]: unknown;
 }
 
-/** The `X-Message-Id` an event is about: `sg_message_id` up to its first dot. */
-export function messageIdOf(sgMessageId: unknown): string | undefined {
-  if (typeof sgMessageId !== 'string') return undefined;
-  const id = sgMessageId.split('.')[0];
-  return id === '' ? undefined : id;
+/**
+ * The `X-Message-Id`s an event may be about: `sg_message_id` is the message id
+ * SendGrid answered with, then a dot and its own suffix (`.filter0001…`,
+ * `.recvd-…`). The id itself can hold dots (older ids look like
+ * `14c5d75ce93.dfd.64b469`), so every prefix that ends before a dot is a
+ * candidate, longest first (at most 8).
+ */
+export function messageIdCandidates(sgMessageId: unknown): string[] {
+  if (typeof sgMessageId !== 'string') return [];
+  const candidates: string[] = [];
+  for (let dot = sgMessageId.indexOf('.'); dot > 0; dot = sgMessageId.indexOf('.', dot + 1))
+    candidates.push(sgMessageId.slice(0, dot));
+  return candidates.reverse().slice(0, 8);
 }
 
 function reasonOf(event: SendgridEvent): string | null {
@@ -89,8 +97,9 @@ export class SendgridWebhookHandlers {
       : 'unknown_email';
     if (outcome === 'unknown_email') {
       // Events without our custom arg (or naming an email we do not have) match by X-Message-Id.
-      const messageId = messageIdOf(event.sg_message_id);
-      const id = messageId && (await this.repo.findIdByProviderMessageId(messageId));
+      const id = await this.repo.findIdByProviderMessageId(
+        messageIdCandidates(event.sg_message_id),
+      );
       if (id && id !== argId) outcome = await this.repo.applyEvent(id, recorded, now);
     }
     if (outcome === 'unknown_email') {

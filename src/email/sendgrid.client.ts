@@ -39,7 +39,7 @@ export interface OutgoingEmail {
 }
 
 export interface SendResult {
-  /** `X-Message-Id`: the part of each event's `sg_message_id` before the first dot. */
+  /** `X-Message-Id`: what each event's `sg_message_id` starts with, before SendGrid's own suffix. */
   providerMessageId: string | null;
   /** Requests made, the successful one included. */
   requests: number;

@@ -139,7 +139,7 @@ describeEachTarget(SendgridWebhookController.name, (target, queueEnv) => {
       );
     });
 
-    it('matches an event without our custom arg by the X-Message-Id before the first dot of sg_message_id', async () => {
+    it('matches an event without our custom arg by the X-Message-Id that starts its sg_message_id', async () => {
       const { switchboard_email_id: _none, ...delivered } = event('delivered', {
         response: '250 OK',
       });
@@ -148,6 +148,31 @@ describeEachTarget(SendgridWebhookController.name, (target, queueEnv) => {
       const current = await sut.email(email.id);
       expect(current.status).toBe('delivered');
       expect(current.recipients).toEqual([{ email: ADA, status: 'delivered' }]);
+    });
+
+    it('matches an X-Message-Id that holds dots, as older SendGrid ids do', async () => {
+      const other = (await sut.post({ to: ADA, subject: 'Dotted', text: 'Hi' })).json<EmailDto>();
+      await sut.settle();
+      const dotted = '14c5d75ce93.dfd.64b469';
+      await sut.db
+        .updateTable('emails')
+        .set({ provider_message_id: dotted })
+        .where('id', '=', other.id)
+        .execute();
+      const { switchboard_email_id: _none, ...bounce } = event('bounce', {
+        sg_message_id: `${dotted}.filter0001.16648.5515E0B88.0`,
+        reason: 'mailbox full',
+      });
+
+      expect((await sut.deliver([bounce])).statusCode).toBe(200);
+      await sut.jobs.whenIdle();
+
+      const applied = await sut.db
+        .selectFrom('email_events')
+        .select(['email_id', 'type'])
+        .where('event_key', '=', bounce.sg_event_id)
+        .execute();
+      expect(applied).toEqual([{ email_id: other.id, type: 'bounce' }]);
     });
 
     it('acknowledges events about mail it did not send, and changes nothing', async () => {
