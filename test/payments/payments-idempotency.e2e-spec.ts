@@ -44,6 +44,21 @@ describeEachDialect(`${PaymentsService.name} idempotency with Stripe`, (target) 
       .updateTable(table)
       .set({ created_at: new Date(Date.now() - ms).toISOString() })
       .execute();
+  /**
+   * Stripe acting on our create of 2500 usd under the client key, as if our request had reached
+   * it and only the answer was lost: the test's own SDK sends it under the key we derive.
+   */
+  const stripeActsOn = (clientKey: string, paymentMethod: string) =>
+    sut.stripe.paymentIntents.create(
+      {
+        amount: 2500,
+        currency: 'usd',
+        payment_method: paymentMethod,
+        confirm: true,
+        automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+      },
+      { idempotencyKey: stripeIdempotencyKey(scoped(clientKey), 'payment.create') },
+    );
   const paid = async (): Promise<{ id: string; providerId: string }> => {
     const res = await create({ paymentMethod: 'pm_card_visa', confirm: true });
     expect(res.json()).toMatchObject({ status: 'succeeded' });
@@ -99,16 +114,7 @@ describeEachDialect(`${PaymentsService.name} idempotency with Stripe`, (target) 
         .execute();
       // ...and Stripe did act on the first request after all (its answer was lost on the way).
       const stripeKey = stripeIdempotencyKey(scoped('create-stripe-has-it'), 'payment.create');
-      const intent = await sut.stripe.paymentIntents.create(
-        {
-          amount: 2500,
-          currency: 'usd',
-          payment_method: 'pm_card_visa',
-          confirm: true,
-          automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
-        },
-        { idempotencyKey: stripeKey },
-      );
+      const intent = await stripeActsOn('create-stripe-has-it', 'pm_card_visa');
 
       const changed = await create(
         { amount: 3000, paymentMethod: 'pm_card_visa', confirm: true },
@@ -175,16 +181,7 @@ describeEachDialect(`${PaymentsService.name} idempotency with Stripe`, (target) 
       failNextCall();
       expect((await create(body, 'create-replayed')).statusCode).toBe(503);
       // Stripe acted on it after all: the PaymentIntent waits for 3-D Secure.
-      const intent = await sut.stripe.paymentIntents.create(
-        {
-          amount: 2500,
-          currency: 'usd',
-          payment_method: 'pm_card_threeDSecure2Required',
-          confirm: true,
-          automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
-        },
-        { idempotencyKey: stripeIdempotencyKey(scoped('create-replayed'), 'payment.create') },
-      );
+      const intent = await stripeActsOn('create-replayed', 'pm_card_threeDSecure2Required');
       expect(intent.status).toBe('requires_action');
       await sut.settle();
       // The customer fails the challenge; the webhook says so.
